@@ -1,0 +1,46 @@
+# LayerSplit: `make run` and `make test` are all a fresh machine needs; both do the set-up first.
+SWIFT        ?= swift
+# Release builds everywhere: numeric Swift is many times slower in debug, and the tests train real models.
+SWIFT_FLAGS  := -c release -Xswiftc -enable-testing
+BIN          := .build/release/layersplit
+PACKAGES     := libopenblas-dev libhdf5-dev pkg-config hdf5-tools
+VENV         := .venv-bench
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup build run test bench clean
+
+## setup: install the system packages that are missing (silent when all are present)
+setup:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make setup: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## build: compile the package in release mode
+build: setup
+	$(SWIFT) build $(SWIFT_FLAGS)
+
+## run: the main job on the built-in default
+run: build
+	$(BIN) train
+
+## test: build and run every test (release mode)
+test: setup
+	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
+	$(SWIFT) test $(SWIFT_FLAGS) --skip-build
+
+## bench: speed against PyTorch and numpy on CPU (creates $(VENV) with torch on first use)
+bench: build
+	@if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c "import torch, numpy, threadpoolctl" 2>/dev/null; then \
+	  echo "make bench: creating $(VENV) with torch, numpy, threadpoolctl (about 2.7 GB of wheels)"; \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q torch numpy threadpoolctl \
+	    || echo "make bench: PyTorch could not be installed; the comparison will say so"; \
+	fi
+	$(VENV)/bin/python bench/compare.py --layersplit $(BIN) --out bench/results.md
+
+clean:
+	rm -rf .build

@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "LayerSplit",
+    platforms: [.macOS(.v13)],
+    // MARK: - Public API
+    products: [
+        .executable(name: "layersplit", targets: ["layersplit"]),
+        .library(name: "LayerSplitEngine", targets: ["LayerSplitEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - System libraries (module map + shim header; no Swift API of their own)
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]),
+
+        // MARK: - Library modules
+        .target(name: "LayerSplitEngine", dependencies: ["CBLAS"]),
+        .target(name: "LayerSplitData", dependencies: ["LayerSplitEngine"]),
+        .target(
+            name: "LayerSplitCLI",
+            dependencies: [
+                "LayerSplitEngine", "LayerSplitData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "layersplit", dependencies: ["LayerSplitCLI"]),
+
+        // MARK: - Tests
+        .target(name: "_MallocCounter", path: "Sources/_MallocCounter"),
+        .testTarget(name: "LayerSplitEngineTests", dependencies: ["LayerSplitEngine", "_MallocCounter"]),
+        .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData"]),
+        .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine"]),
+    ]
+)

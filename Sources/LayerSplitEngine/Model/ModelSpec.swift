@@ -1,0 +1,138 @@
+/// One allocatable piece of a backbone: the granularity at which a mask decides sharing.
+public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable, Codable {
+        /// Linear(→ width) + ReLU.
+        case linear(width: Int)
+        /// Conv2d(kernel, stride, padding kernel/2, no bias) + BatchNorm + ReLU, optionally followed by 2x2 max
+        /// pooling.
+        case conv(channels: Int, kernel: Int, stride: Int, pool: Bool)
+        /// A stage of `blocks` basic residual blocks; the first has the given stride.
+        case residual(channels: Int, stride: Int, blocks: Int)
+
+        /// The kind names used in model descriptions.
+        public static let names = ["linear", "conv", "residual"]
+    }
+
+    public var kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public static func linear(_ width: Int) -> UnitSpec { UnitSpec(.linear(width: width)) }
+    public static func conv(_ channels: Int, kernel: Int = 3, stride: Int = 1, pool: Bool = false) -> UnitSpec {
+        UnitSpec(.conv(channels: channels, kernel: kernel, stride: stride, pool: pool))
+    }
+    public static func residual(_ channels: Int, stride: Int = 1, blocks: Int = 1) -> UnitSpec {
+        UnitSpec(.residual(channels: channels, stride: stride, blocks: blocks))
+    }
+
+    /// Parses the compact form used on the command line and in model attributes: `linear:512`,
+    /// `conv:32` or `conv:32:k3:s2:pool`, `residual:64:s2` or `residual:64:s2:b2`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":").map(String.init)
+        guard let name = parts.first else { throw EngineError.unknownUnitKind(text) }
+        func int(_ s: String?, _ what: String) throws -> Int {
+            guard let s, let v = Int(s), v > 0 else {
+                throw EngineError.invalidModel("unit '\(text)': \(what) must be a positive integer")
+            }
+            return v
+        }
+        var kernel = 3, stride = 1, blocks = 1, pool = false
+        for opt in parts.dropFirst(2) {
+            if opt == "pool" { pool = true } else if opt.hasPrefix("k") { kernel = try int(String(opt.dropFirst()), "kernel") } else if opt.hasPrefix("s") { stride = try int(String(opt.dropFirst()), "stride") } else if opt.hasPrefix("b") { blocks = try int(String(opt.dropFirst()), "blocks") } else {
+                throw EngineError.invalidModel("unit '\(text)': unknown option '\(opt)' (use kN, sN, bN or pool)")
+            }
+        }
+        switch name {
+        case "linear": self = .linear(try int(parts.count > 1 ? parts[1] : nil, "width"))
+        case "conv": self = .conv(try int(parts.count > 1 ? parts[1] : nil, "channels"), kernel: kernel, stride: stride, pool: pool)
+        case "residual": self = .residual(try int(parts.count > 1 ? parts[1] : nil, "channels"), stride: stride, blocks: blocks)
+        default: throw EngineError.unknownUnitKind(name)
+        }
+    }
+
+    public var description: String {
+        switch kind {
+        case let .linear(w): return "linear:\(w)"
+        case let .conv(c, k, s, p): return "conv:\(c)" + (k != 3 ? ":k\(k)" : "") + (s != 1 ? ":s\(s)" : "") + (p ? ":pool" : "")
+        case let .residual(c, s, b): return "residual:\(c)" + (s != 1 ? ":s\(s)" : "") + (b != 1 ? ":b\(b)" : "")
+        }
+    }
+
+    /// Builds the unit's layers for an input of per-example shape `input` (`[features]` or `[H, W, C]`).
+    func build(input: [Int], rng: inout some RandomNumberGenerator) throws -> Sequential {
+        switch kind {
+        case let .linear(width):
+            let features = input.reduce(1, *)
+            return Sequential([Linear(features, width, rng: &rng), ReLU()], names: ["fc", "relu"])
+        case let .conv(channels, kernel, stride, pool):
+            guard input.count == 3 else {
+                throw EngineError.invalidModel("unit \(self) needs an image input [H, W, C], got \(input)")
+            }
+            var layers: [Layer] = [
+                Conv2d(inChannels: input[2], outChannels: channels, kernel: kernel, stride: stride,
+                       padding: kernel / 2, rng: &rng),
+                BatchNorm(channels: channels), ReLU(),
+            ]
+            var names = ["conv", "bn", "relu"]
+            if pool { layers.append(MaxPool2d(kernel: 2, stride: 2)); names.append("pool") }
+            return Sequential(layers, names: names)
+        case let .residual(channels, stride, blocks):
+            guard input.count == 3 else {
+                throw EngineError.invalidModel("unit \(self) needs an image input [H, W, C], got \(input)")
+            }
+            var layers: [Layer] = []
+            var inC = input[2]
+            for b in 0..<blocks {
+                layers.append(ResidualBlock(inChannels: inC, outChannels: channels, stride: b == 0 ? stride : 1, rng: &rng))
+                inC = channels
+            }
+            return Sequential(layers, names: (0..<blocks).map { "block\($0)" })
+        }
+    }
+}
+
+/// A multi-task network's description: input shape, backbone units, one head per task.
+public struct ModelSpec: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Per-example input shape: `[features]` for vectors, `[H, W, C]` for images.
+    public var inputShape: [Int]
+    public var units: [UnitSpec]
+    /// Classes of each task's head; the number of tasks is its count.
+    public var taskClasses: [Int]
+
+    public init(inputShape: [Int], units: [UnitSpec], taskClasses: [Int]) {
+        self.inputShape = inputShape
+        self.units = units
+        self.taskClasses = taskClasses
+    }
+
+    public var taskCount: Int { taskClasses.count }
+
+    /// The reference MLP of the benchmarks: 784 → 4 × (Linear 512 + ReLU), 4 tasks of 10 classes.
+    public static let referenceMLP = ModelSpec(
+        inputShape: [784], units: Array(repeating: .linear(512), count: 4), taskClasses: [10, 10, 10, 10])
+
+    /// The reference CNN: stem conv 32, residual stages 32, 64 (stride 2), 128 (stride 2), global average
+    /// pooling, 4 tasks of 10 classes, on 28 x 28 x 1 images.
+    public static let referenceCNN = ModelSpec(
+        inputShape: [28, 28, 1],
+        units: [.conv(32), .residual(32), .residual(64, stride: 2), .residual(128, stride: 2)],
+        taskClasses: [10, 10, 10, 10])
+
+    public var description: String {
+        "input \(inputShape.map(String.init).joined(separator: "x")); units "
+            + units.map(\.description).joined(separator: ", ")
+            + "; heads " + taskClasses.map(String.init).joined(separator: ",")
+    }
+
+    /// Throws unless the description can be built.
+    public func validate() throws {
+        guard !units.isEmpty else { throw EngineError.invalidModel("a model needs at least one unit") }
+        guard !taskClasses.isEmpty else { throw EngineError.invalidModel("a model needs at least one task") }
+        guard taskClasses.allSatisfy({ $0 >= 2 }) else {
+            throw EngineError.invalidModel("every task needs at least 2 classes, got \(taskClasses)")
+        }
+        guard inputShape.count == 1 || inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw EngineError.invalidModel("input shape must be [features] or [H, W, C], got \(inputShape)")
+        }
+    }
+}

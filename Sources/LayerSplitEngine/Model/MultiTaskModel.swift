@@ -1,0 +1,284 @@
+/// A multi-task network built from a `ModelSpec` and a `SharingMask`: each unit is either one shared copy or
+/// one copy per task, and every task has its own head.
+///
+/// Rows of all tasks travel together in one tensor (see `TaskBatch`). A shared unit runs them in one pass (one
+/// GEMM per layer); a task-specific unit runs each task's rows through that task's copy, on views of the same
+/// buffers, the copies side by side across threads (`Threads.forEach`).
+///
+/// Parameter keys are `u01/fc.weight` for a shared unit, `u01/t2/fc.weight` for task 2's copy of a specific
+/// unit and `head/t2/weight` for heads: the unit group, the task group, then the layer's own dotted name. The
+/// same strings are the dataset paths in HDF5 weight files.
+public final class MultiTaskModel {
+    public let spec: ModelSpec
+    public let mask: SharingMask
+    let slots: [Slot]
+    let heads: [Linear]
+    /// Reduces an image feature map to a vector before the heads; nil when the last unit outputs vectors.
+    let pool: GlobalAvgPool?
+
+    enum Slot {
+        case shared(Sequential)
+        case specific([Sequential])
+
+        var copies: [Sequential] {
+            switch self {
+            case let .shared(s): [s]
+            case let .specific(c): c
+            }
+        }
+    }
+
+    /// Per-example output shape of each unit, then of the pooled features.
+    public let unitOutputShapes: [[Int]]
+    public let featureCount: Int
+
+    // Step buffers, sized on the first step and reused.
+    private var activations: [Tensor]
+    private var activationGrads: [Tensor]
+    private let features = Tensor(zeros: [0])
+    private let featureGrads = Tensor(zeros: [0])
+    public private(set) var logits: [Tensor]
+    private var logitGrads: [Tensor]
+    private var viewCache: [ObjectIdentifier: (base: UnsafeMutablePointer<Float>, shape: [Int], views: [Tensor])] = [:]
+    private var viewSegments: [Range<Int>] = []
+    /// Per-task results of the last loss evaluation, kept so that a step allocates no result arrays.
+    var taskResults: [(loss: Float, correct: Int)] = []
+    var taskLosses: [Float] = []
+
+    /// Builds the model with freshly initialised weights drawn from `rng`.
+    ///
+    /// Every unit is initialised once; a task-specific unit's copies all start from those same weights, as
+    /// they would from pretrained ones (Zhang et al. 2021). Heads are initialised per task.
+    public init(spec: ModelSpec, mask: SharingMask, rng: inout some RandomNumberGenerator) throws {
+        try spec.validate()
+        try mask.validate(units: spec.units.count)
+        if let i = mask.states.firstIndex(of: .adapter) {
+            throw EngineError.invalidModel("unit \(i + 1) is 'A' (adapter), which this engine version cannot build yet; use S or T")
+        }
+        self.spec = spec
+        self.mask = mask
+        var shape = spec.inputShape
+        var slots: [Slot] = []
+        var shapes: [[Int]] = []
+        for (u, unit) in spec.units.enumerated() {
+            let proto = try unit.build(input: shape, rng: &rng)
+            shape = Array(try proto.outputShape(for: [1] + shape).dropFirst())
+            shapes.append(shape)
+            switch mask[u] {
+            case .shared: slots.append(.shared(proto))
+            case .specific: slots.append(.specific([proto] + (1..<spec.taskCount).map { _ in proto.copy() }))
+            case .adapter: fatalError("rejected above")
+            }
+        }
+        self.slots = slots
+        self.unitOutputShapes = shapes
+        self.pool = shape.count == 3 ? GlobalAvgPool() : nil
+        self.featureCount = shape.count == 3 ? shape[2] : shape.reduce(1, *)
+        let featureCount = self.featureCount
+        self.heads = spec.taskClasses.map { Linear(featureCount, $0, rng: &rng) }
+        activations = spec.units.map { _ in Tensor(zeros: [0]) }
+        activationGrads = spec.units.map { _ in Tensor(zeros: [0]) }
+        logits = spec.taskClasses.map { _ in Tensor(zeros: [0]) }
+        logitGrads = spec.taskClasses.map { _ in Tensor(zeros: [0]) }
+    }
+
+    // MARK: - Parameters
+
+    /// Every trainable tensor under its key, each stored tensor exactly once.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        var out: [(name: String, parameter: Parameter)] = []
+        for (u, slot) in slots.enumerated() {
+            let unit = Self.unitKey(u)
+            switch slot {
+            case let .shared(s): out += prefixed(unit, s.namedParameters, separator: "/")
+            case let .specific(copies):
+                for (t, c) in copies.enumerated() { out += prefixed("\(unit)/t\(t)", c.namedParameters, separator: "/") }
+            }
+        }
+        for (t, h) in heads.enumerated() { out += prefixed("head/t\(t)", h.namedParameters, separator: "/") }
+        return out
+    }
+
+    /// Non-trained state (BatchNorm running statistics), keyed like the parameters.
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = []
+        for (u, slot) in slots.enumerated() {
+            let unit = Self.unitKey(u)
+            switch slot {
+            case let .shared(s): out += prefixed(unit, s.namedBuffers, separator: "/")
+            case let .specific(copies):
+                for (t, c) in copies.enumerated() { out += prefixed("\(unit)/t\(t)", c.namedBuffers, separator: "/") }
+            }
+        }
+        return out
+    }
+
+    public var parameters: [Parameter] { namedParameters.map(\.parameter) }
+
+    /// `u01`, `u02`, ...: the key of unit `index` (0-based).
+    public static func unitKey(_ index: Int) -> String {
+        index + 1 < 10 ? "u0\(index + 1)" : "u\(index + 1)"
+    }
+
+    /// Parameter counts, exact: `stored` is the number of trainable floats held, shared + specific + heads.
+    public var parameterCounts: ParameterCounts {
+        var shared = 0, specific = 0
+        for slot in slots {
+            switch slot {
+            case let .shared(s): shared += s.parameterCount
+            case let .specific(c): specific += c.reduce(0) { $0 + $1.parameterCount }
+            }
+        }
+        return ParameterCounts(shared: shared, specific: specific, heads: heads.reduce(0) { $0 + $1.parameterCount })
+    }
+
+    /// Sets the backbone from one set of (pretrained, all-shared) weights keyed `u01/fc.weight`, ...: a shared
+    /// unit takes them, and so does every copy of a specific unit. Heads are left as they are unless
+    /// `weights` has `head/t<k>/...` keys of the right shapes.
+    public func loadBackbone(_ weights: [String: Tensor]) throws {
+        for (u, slot) in slots.enumerated() {
+            let unit = Self.unitKey(u)
+            for copy in slot.copies {
+                for (name, p) in copy.namedParameters { try Self.assign(weights, "\(unit)/\(name)", to: p.value) }
+                for (name, b) in copy.namedBuffers where weights["\(unit)/\(name)"] != nil {
+                    try Self.assign(weights, "\(unit)/\(name)", to: b)
+                }
+            }
+        }
+        for (t, h) in heads.enumerated() {
+            for (name, p) in h.namedParameters where weights["head/t\(t)/\(name)"]?.shape == p.value.shape {
+                try Self.assign(weights, "head/t\(t)/\(name)", to: p.value)
+            }
+        }
+    }
+
+    /// Sets every parameter and buffer from `weights` keyed exactly as `namedParameters`/`namedBuffers`.
+    public func load(_ weights: [String: Tensor]) throws {
+        for (name, p) in namedParameters { try Self.assign(weights, name, to: p.value) }
+        for (name, b) in namedBuffers { try Self.assign(weights, name, to: b) }
+    }
+
+    private static func assign(_ weights: [String: Tensor], _ key: String, to target: Tensor) throws {
+        guard let w = weights[key] else { throw EngineError.weightMismatch(key: key, expected: target.shape, got: nil) }
+        guard w.shape == target.shape else { throw EngineError.weightMismatch(key: key, expected: target.shape, got: w.shape) }
+        target.copy(from: w)
+    }
+
+    // MARK: - Forward and backward
+
+    /// Runs every task's rows through the network; afterwards `logits[t]` holds task `t`'s logits.
+    public func forward(_ batch: TaskBatch, training: Bool) throws {
+        try batch.validate(for: spec)
+        forwardUnchecked(batch.inputs, segments: batch.segments, training: training)
+    }
+
+    func forwardUnchecked(_ x: Tensor, segments: [Range<Int>], training: Bool) {
+        if segments != viewSegments { plan(rows: x.shape[0], segments: segments) }
+        var current = x
+        for (u, slot) in slots.enumerated() {
+            run(slot, input: current, output: activations[u], training: training)
+            current = activations[u]
+        }
+        let feats: Tensor
+        if let pool {
+            pool.forward(current, into: features, training: training)
+            feats = features
+        } else {
+            feats = current
+        }
+        let featViews = views(of: feats)
+        Threads.forEach(heads.count) { t in heads[t].forward(featViews[t], into: logits[t], training: training) }
+    }
+
+    /// Sizes every step buffer for a batch layout. Runs when the layout changes, never in a steady-state step.
+    private func plan(rows n: Int, segments: [Range<Int>]) {
+        viewCache.removeAll()
+        viewSegments = segments
+        for u in slots.indices {
+            activations[u].resize([n] + unitOutputShapes[u])
+            activationGrads[u].resize([n] + unitOutputShapes[u])
+        }
+        features.resize([n, featureCount])
+        featureGrads.resize([n, featureCount])
+        for t in heads.indices {
+            logits[t].resize([segments[t].count, spec.taskClasses[t]])
+            logitGrads[t].resize([segments[t].count, spec.taskClasses[t]])
+        }
+        taskResults = Array(repeating: (0, 0), count: heads.count)
+        taskLosses = Array(repeating: 0, count: heads.count)
+    }
+
+    private func run(_ slot: Slot, input: Tensor, output: Tensor, training: Bool) {
+        switch slot {
+        case let .shared(s):
+            s.forward(input, into: output, training: training)
+        case let .specific(copies):
+            let xs = views(of: input), ys = views(of: output)
+            Threads.forEach(copies.count) { t in copies[t].forward(xs[t], into: ys[t], training: training) }
+        }
+    }
+
+    /// Back-propagates from `logitGrads` (set by `lossAndGradients`), writing every parameter's gradient.
+    func backward() {
+        let last = slots.count - 1
+        let dFeatViews = views(of: pool != nil ? featureGrads : activationGrads[last])
+        let lg = logitGrads
+        Threads.forEach(heads.count) { t in heads[t].backward(lg[t], dx: dFeatViews[t]) }
+        pool?.backward(featureGrads, dx: activationGrads[last])
+        for u in stride(from: last, through: 0, by: -1) {
+            let dy = activationGrads[u]
+            let dx = u == 0 ? nil : activationGrads[u - 1]   // the input needs no gradient
+            switch slots[u] {
+            case let .shared(s):
+                s.backward(dy, dx: dx)
+            case let .specific(copies):
+                let dys = views(of: dy)
+                let dxs = dx.map { views(of: $0) }
+                Threads.forEach(copies.count) { t in copies[t].backward(dys[t], dx: dxs?[t]) }
+            }
+        }
+    }
+
+    /// Per-task views of a buffer's rows, cached per buffer so that a steady-state step allocates nothing.
+    private func views(of tensor: Tensor) -> [Tensor] {
+        let key = ObjectIdentifier(tensor)
+        if let hit = viewCache[key], hit.base == tensor.data, hit.shape == tensor.shape { return hit.views }
+        let v = viewSegments.map { Tensor(rowsOf: tensor, $0) }
+        viewCache[key] = (tensor.data, tensor.shape, v)
+        return v
+    }
+
+    /// Computes each task's mean cross-entropy and, when `gradients` is true, dL/dlogits for the total loss
+    /// L = Σₜ Lₜ (every task weighs the same, and a task-specific copy sees only its own task's gradient).
+    func lossAndGradients(labels: [Int32], segments: [Range<Int>], gradients: Bool) -> [(loss: Float, correct: Int)] {
+        labels.withUnsafeBufferPointer { all in
+            for t in 0..<heads.count {
+                let l = UnsafeBufferPointer(rebasing: all[segments[t]])
+                taskResults[t] = SoftmaxCrossEntropy.evaluate(logits: logits[t], labels: l, grad: gradients ? logitGrads[t] : nil)
+            }
+        }
+        return taskResults
+    }
+}
+
+/// Stored parameter counts of a multi-task model.
+public struct ParameterCounts: Hashable, Sendable, Codable {
+    /// Floats in shared units (stored once).
+    public var shared: Int
+    /// Floats in task-specific units, all copies together.
+    public var specific: Int
+    /// Floats in the heads, all tasks together.
+    public var heads: Int
+    /// Everything stored: shared + specific + heads.
+    public var stored: Int { shared + specific + heads }
+
+    public init(shared: Int, specific: Int, heads: Int) {
+        self.shared = shared
+        self.specific = specific
+        self.heads = heads
+    }
+}
+
+func prefixed<T>(_ prefix: String, _ items: [(name: String, T)], separator: String) -> [(name: String, T)] {
+    items.map { (name: prefix + separator + $0.name, $0.1) }
+}

@@ -1,0 +1,199 @@
+import CBLAS
+import Foundation
+
+/// The engine's only door to matrix arithmetic: every product goes through OpenBLAS's `cblas_sgemm`.
+///
+/// All matrices are row-major. `Threads` decides how many OpenBLAS threads a call may use.
+public enum BLAS {
+    /// C = alpha * op(A) * op(B) + beta * C, with op(A) m x k, op(B) k x n, C m x n, all row-major.
+    @inline(__always)
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if FlopCounter.enabled { FlopCounter.count += 2 * m * n * k }
+        if k == 0 {
+            // BLAS leaves C untouched for k == 0 only when beta == 1; make the result well-defined.
+            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                    beta, c, blasint(ldc))
+    }
+
+    /// y = alpha * op(A) * x + beta * y, A row-major m x n.
+    @inline(__always)
+    public static func gemv(
+        trans: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), alpha, a,
+                    blasint(lda), x, 1, beta, y, 1)
+    }
+
+    /// The name of the OpenBLAS kernel in use (for example `Haswell` or `SkylakeX`).
+    public static var coreName: String {
+        guard let p = openblas_get_corename() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// OpenBLAS's build configuration string.
+    public static var config: String {
+        guard let p = openblas_get_config() else { return "unknown" }
+        return String(cString: p)
+    }
+}
+
+/// How many threads the engine uses, and how it spends them.
+///
+/// Large GEMMs (a shared unit processing every task's rows) use all threads inside OpenBLAS. Several small
+/// independent GEMMs (the per-task copies of a specific unit) run side by side instead: one task per thread,
+/// each with single-threaded OpenBLAS, which keeps the threads busy where splitting a small GEMM would not.
+public enum Threads {
+    nonisolated(unsafe) private static var current = 1
+    nonisolated(unsafe) private static var pool: WorkerPool?
+
+    /// The engine's thread count.
+    public static var count: Int { current }
+
+    /// How many times `forEach` has changed OpenBLAS's thread count. OpenBLAS 0.3.21 allocates a little memory
+    /// each time, which is the only heap allocation of a multi-threaded training step; tests account for it.
+    nonisolated(unsafe) public private(set) static var blasThreadChanges = 0
+
+    /// Sets the engine's thread count (at least 1) and OpenBLAS's to match.
+    public static func set(_ n: Int) {
+        current = Swift.max(1, n)
+        openblas_set_num_threads(Int32(current))
+        if current > 1 && (pool?.workers ?? 0) < current - 1 { pool = WorkerPool(workers: current - 1) }
+    }
+
+    /// Runs `body(i)` for `i` in `0..<n`, spread over the engine's threads, with OpenBLAS single-threaded inside.
+    ///
+    /// Each `i` must touch disjoint memory. With one thread, or one item, it is a plain loop and OpenBLAS keeps
+    /// every thread. Which thread runs an item never changes its arithmetic, so results are deterministic.
+    /// Allocates nothing: the worker threads are started once, by `set`.
+    public static func forEach(_ n: Int, _ body: (Int) -> Void) {
+        guard current > 1, n > 1, let pool else {
+            for i in 0..<n { body(i) }
+            return
+        }
+        openblas_set_num_threads(1)
+        pool.run(n, participants: Swift.min(current, n), body)
+        openblas_set_num_threads(Int32(current))
+        blasThreadChanges &+= 2
+    }
+}
+
+/// Persistent worker threads that share out the items of a loop with the calling thread.
+///
+/// Dispatch's `concurrentPerform` allocates on every call, and a training step makes several; these threads
+/// are made once and woken through a mutex and condition variable. Items are claimed in order from a shared
+/// counter, so the split adapts to items of unequal cost.
+final class WorkerPool: @unchecked Sendable {
+    let workers: Int
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Guarded by `mutex`.
+    private var generation = 0
+    private var active = 0
+    private var enlisted = 0
+    private var body: ((Int) -> Void)?
+    private var itemCount = 0
+    private var nextItem = 0
+
+    init(workers: Int) {
+        self.workers = workers
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        pthread_cond_init(done, nil)
+        for _ in 0..<workers {
+            let thread = Thread { [unowned self] in self.loop() }
+            thread.start()
+        }
+    }
+
+    /// Runs the items on the caller and up to `participants - 1` workers; returns when all are done.
+    func run(_ n: Int, participants: Int, _ work: (Int) -> Void) {
+        withoutActuallyEscaping(work) { work in
+            pthread_mutex_lock(mutex)
+            body = work
+            itemCount = n
+            nextItem = 0
+            enlisted = Swift.min(participants - 1, workers)
+            active = enlisted
+            generation &+= 1
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+            drain(work)
+            pthread_mutex_lock(mutex)
+            while active > 0 { pthread_cond_wait(done, mutex) }
+            body = nil
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    /// Claims and runs items until none are left.
+    private func drain(_ work: (Int) -> Void) {
+        while true {
+            pthread_mutex_lock(mutex)
+            let i = nextItem
+            nextItem += 1
+            pthread_mutex_unlock(mutex)
+            if i >= itemCount { return }
+            work(i)
+        }
+    }
+
+    private func loop() {
+        var seen = 0
+        while true {
+            pthread_mutex_lock(mutex)
+            while generation == seen || enlisted == 0 {
+                if generation != seen { seen = generation }   // a round this worker is not enlisted in
+                pthread_cond_wait(wake, mutex)
+            }
+            seen = generation
+            enlisted -= 1
+            pthread_mutex_unlock(mutex)
+            // The round's closure is released when `workRound` returns, before the caller is told the round
+            // is over (`withoutActuallyEscaping` checks that no reference outlives `run`).
+            workRound()
+            pthread_mutex_lock(mutex)
+            active -= 1
+            if active == 0 { pthread_cond_signal(done) }
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    @inline(never)
+    private func workRound() {
+        pthread_mutex_lock(mutex)
+        let work = body!
+        pthread_mutex_unlock(mutex)
+        drain(work)
+    }
+}
+
+/// Counts the floating-point operations of GEMM calls, for benchmarks (the step's FLOPs over its time).
+///
+/// Off by default; when on it is not thread-safe, so count with `Threads.set(1)`.
+public enum FlopCounter {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) public static var count = 0
+
+    /// The GEMM FLOPs `body` performs.
+    public static func measure(_ body: () throws -> Void) rethrows -> Int {
+        count = 0
+        enabled = true
+        defer { enabled = false }
+        try body()
+        return count
+    }
+}

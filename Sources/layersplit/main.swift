@@ -1,0 +1,3 @@
+import LayerSplitCLI
+
+LayerSplitCommand.main()
