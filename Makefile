@@ -3,7 +3,7 @@ SWIFT        ?= swift
 # Release builds everywhere: numeric Swift is many times slower in debug, and the tests train real models.
 SWIFT_FLAGS  := -c release -Xswiftc -enable-testing
 BIN          := .build/release/layersplit
-PACKAGES     := libopenblas-dev libhdf5-dev pkg-config hdf5-tools
+PACKAGES     := libopenblas-dev libhdf5-dev pkg-config hdf5-tools dataset-fashion-mnist
 VENV         := .venv-bench
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -35,9 +35,9 @@ test: setup
 
 ## bench: speed against PyTorch and numpy on CPU (creates $(VENV) with torch on first use)
 bench: build
-	@if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c "import torch, numpy, threadpoolctl" 2>/dev/null; then \
+	@if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c "import torch, numpy, threadpoolctl, h5py" 2>/dev/null; then \
 	  echo "make bench: creating $(VENV) with torch, numpy, threadpoolctl (about 2.7 GB of wheels)"; \
-	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q torch numpy threadpoolctl \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q torch numpy threadpoolctl h5py \
 	    || echo "make bench: PyTorch could not be installed; the comparison will say so"; \
 	fi
 	$(VENV)/bin/python bench/compare.py --layersplit $(BIN) --out bench/results.md

@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "LayerSplit",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     // MARK: - Public API
     products: [
         .executable(name: "layersplit", targets: ["layersplit"]),
@@ -23,11 +23,12 @@ let package = Package(
 
         // MARK: - Library modules
         .target(name: "LayerSplitEngine", dependencies: ["CBLAS"]),
-        .target(name: "LayerSplitData", dependencies: ["LayerSplitEngine"]),
+        .target(name: "LayerSplitStore", dependencies: ["CHDF5", "LayerSplitEngine"]),
+        .target(name: "LayerSplitData", dependencies: ["LayerSplitEngine", "LayerSplitStore"]),
         .target(
             name: "LayerSplitCLI",
             dependencies: [
-                "LayerSplitEngine", "LayerSplitData",
+                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "layersplit", dependencies: ["LayerSplitCLI"]),
@@ -35,7 +36,8 @@ let package = Package(
         // MARK: - Tests
         .target(name: "_MallocCounter", path: "Sources/_MallocCounter"),
         .testTarget(name: "LayerSplitEngineTests", dependencies: ["LayerSplitEngine", "_MallocCounter"]),
-        .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData"]),
+        .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine"]),
+        .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine"]),
     ]
 )

@@ -6,7 +6,10 @@ public struct LayerSplitCommand: ParsableCommand {
         commandName: "layersplit",
         abstract: "Find which layers to share between tasks, and which to keep task-specific, for a parameter budget.",
         version: LayerSplitVersion.string,
-        subcommands: [Train.self, Bench.self],
+        subcommands: [
+            Train.self,
+            Bench.self,
+        ],
         defaultSubcommand: Train.self)
 
     public init() {}

@@ -1,0 +1,2 @@
+/// Placeholder so the module builds; the store issue replaces this file.
+public enum StoreError: Error {}
