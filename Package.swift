@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // MARK: - System libraries (module map + shim header; no Swift API of their own)
@@ -20,11 +21,16 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Library modules
         .target(name: "LayerSplitEngine", dependencies: ["CBLAS"]),
         .target(name: "LayerSplitStore", dependencies: ["CHDF5", "LayerSplitEngine"]),
-        .target(name: "LayerSplitData", dependencies: ["LayerSplitEngine", "LayerSplitStore"]),
+        .target(
+            name: "LayerSplitData",
+            dependencies: ["LayerSplitEngine", "LayerSplitStore", "CZlib", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "LayerSplitCLI",
             dependencies: [
