@@ -31,10 +31,11 @@ let package = Package(
         .target(
             name: "LayerSplitData",
             dependencies: ["LayerSplitEngine", "LayerSplitStore", "CZlib", .product(name: "Yams", package: "Yams")]),
+        .target(name: "LayerSplitSearch", dependencies: ["LayerSplitEngine"]),
         .target(
             name: "LayerSplitCLI",
             dependencies: [
-                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore",
+                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "layersplit", dependencies: ["LayerSplitCLI"]),
@@ -44,6 +45,7 @@ let package = Package(
         .testTarget(name: "LayerSplitEngineTests", dependencies: ["LayerSplitEngine", "_MallocCounter"]),
         .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine"]),
+        .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine"]),
     ]
 )

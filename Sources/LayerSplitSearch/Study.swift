@@ -1,0 +1,110 @@
+import Foundation
+import LayerSplitEngine
+
+/// Runs a search: asks the strategy for rounds, trains each round's trials (with successive halving when
+/// configured), skips every trial the storage already has, and returns the candidates (Optuna's Study).
+///
+/// Resuming is rerunning: the plan is a deterministic function of the strategy and the finished trials, so a
+/// killed study, started again on the same storage, plans the same rounds and trains only what is missing.
+public final class Study {
+    public let strategy: SearchStrategy
+    public let seeds: [UInt64]
+    /// Full training length of a trial.
+    public let steps: Int
+    public let halving: SuccessiveHalving?
+    public let storage: TrialStorage
+    public let runner: TrialRunner
+    public var observer: StudyObserver?
+    /// Only trials for which this returns true are trained here (sharding); others must come from storage.
+    public var owns: (TrialKey) -> Bool = { _ in true }
+
+    public init(strategy: SearchStrategy, seeds: [UInt64], steps: Int, halving: SuccessiveHalving? = nil,
+                storage: TrialStorage, runner: TrialRunner) {
+        self.strategy = strategy
+        self.seeds = seeds
+        self.steps = steps
+        self.halving = halving
+        self.storage = storage
+        self.runner = runner
+    }
+
+    /// What a study produced: the candidates trained to full length, and every trial (pruned ones too).
+    public struct Outcome {
+        /// Fully trained candidates, one per mask.
+        public var candidates: [Candidate]
+        /// Candidates stopped early by successive halving, at the length they reached.
+        public var pruned: [Candidate]
+        /// Training steps spent by this study's plan (stored trials count: they were spent once).
+        public var trainingSteps: Int
+        public var rounds: Int
+        /// True when a shard could not finish because trials owned by other shards are missing.
+        public var waitingForOtherShards: Bool
+    }
+
+    /// Runs the study to the end (or as far as this shard can go).
+    public func optimize() throws -> Outcome {
+        var evaluated: [Candidate] = []
+        var pruned: [Candidate] = []
+        var round = 0
+        var trainingSteps = 0
+        while let masks = strategy.nextRound(after: evaluated, round: round) {
+            let fresh = masks.filter { m in !evaluated.contains { $0.mask == m } }
+            let rungs = halving?.rungs(fullSteps: steps) ?? [steps]
+            var alive = uniqued(fresh)
+            for (r, rungSteps) in rungs.enumerated() {
+                let previous = r > 0 ? rungs[r - 1] : nil
+                let keys = alive.flatMap { m in seeds.map { TrialKey(mask: m, seed: $0, steps: rungSteps) } }
+                var results: [TrialResult] = []
+                for key in keys {
+                    let from = previous.map { TrialKey(mask: key.mask, seed: key.seed, steps: $0) }
+                    guard let result = try obtain(key, continuing: from, round: round) else {
+                        return Outcome(candidates: evaluated, pruned: pruned, trainingSteps: trainingSteps,
+                                       rounds: round, waitingForOtherShards: true)
+                    }
+                    trainingSteps += result.stepsTrained
+                    results.append(result)
+                }
+                let candidates = Candidate.group(results)
+                if r == rungs.count - 1 {
+                    evaluated += candidates
+                } else {
+                    let keep = halving!.select(candidates)
+                    pruned += candidates.filter { c in !keep.contains { $0.mask == c.mask } }
+                    alive = keep.map(\.mask)
+                }
+            }
+            round += 1
+        }
+        return Outcome(candidates: evaluated, pruned: pruned, trainingSteps: trainingSteps, rounds: round,
+                       waitingForOtherShards: false)
+    }
+
+    /// The stored result of `key`, or a new one trained now when this shard owns it; nil when another shard
+    /// owns it and has not stored it yet.
+    private func obtain(_ key: TrialKey, continuing from: TrialKey?, round: Int) throws -> TrialResult? {
+        if let stored = storage.result(for: key) {
+            observer?.trialSkipped(key)
+            return stored
+        }
+        guard owns(key) else { return nil }
+        observer?.trialStarted(key, round: round)
+        let continuing = from.flatMap { storage.result(for: $0) != nil ? $0 : nil }
+        let result = try runner.run(key, continuing: continuing) { observer?.trialProgress(key, $0) }
+        try storage.save(result)
+        observer?.trialFinished(result)
+        return result
+    }
+
+    private func uniqued(_ masks: [SharingMask]) -> [SharingMask] {
+        var seen = Set<SharingMask>()
+        return masks.filter { seen.insert($0).inserted }
+    }
+}
+
+/// Hears what a study does, for progress output.
+public protocol StudyObserver: AnyObject {
+    func trialStarted(_ key: TrialKey, round: Int)
+    func trialProgress(_ key: TrialKey, _ progress: TrialProgress)
+    func trialFinished(_ result: TrialResult)
+    func trialSkipped(_ key: TrialKey)
+}
