@@ -25,6 +25,14 @@ public final class Adam: Optimizer {
         v = parameters.map { Tensor(zeros: $0.value.shape) }
     }
 
+    /// `m` and `v`: one tensor each per parameter.
+    public var stateTensors: [(name: String, tensors: [Tensor])] { [("m", m), ("v", v)] }
+    /// t, the number of updates so far (bias correction reads it).
+    public var stateStep: Int {
+        get { t }
+        set { t = newValue }
+    }
+
     public func step(lr: Float) {
         t += 1
         let c1 = 1 - powf(beta1, Float(t)), c2 = 1 - powf(beta2, Float(t))

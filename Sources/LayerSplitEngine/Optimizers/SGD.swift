@@ -20,6 +20,9 @@ public final class SGD: Optimizer {
         velocity = parameters.map { Tensor(zeros: $0.value.shape) }
     }
 
+    /// `velocity`: one tensor per parameter.
+    public var stateTensors: [(name: String, tensors: [Tensor])] { [("velocity", velocity)] }
+
     public func step(lr: Float) {
         for (p, v) in zip(parameters, velocity) {
             let w = p.value.data, g = p.grad.data, m = v.data

@@ -32,7 +32,12 @@ public enum BLAS {
         trans: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
-        guard m > 0, n > 0 else { return }
+        if m == 0 || n == 0 {
+            // An empty sum: y = beta·y (BLAS would leave y untouched), e.g. the bias gradient of an empty batch.
+            let len = trans ? n : m
+            if beta == 0 { y.update(repeating: 0, count: len) } else if beta != 1 { for i in 0..<len { y[i] *= beta } }
+            return
+        }
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), alpha, a,
                     blasint(lda), x, 1, beta, y, 1)
     }

@@ -14,6 +14,9 @@ public final class Trainer {
         self.warmup = warmup
     }
 
+    /// Continues a run restored from a checkpoint taken after `step` steps (the schedule resumes there).
+    public func resume(atStep step: Int) { stepCount = step }
+
     /// One training step on `batch`. Returns each task's mean loss before the update.
     ///
     /// Throws `EngineError.nonFiniteLoss` (and leaves the weights as they were) when a loss is NaN or
