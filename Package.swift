@@ -32,10 +32,17 @@ let package = Package(
             name: "LayerSplitData",
             dependencies: ["LayerSplitEngine", "LayerSplitStore", "CZlib", .product(name: "Yams", package: "Yams")]),
         .target(name: "LayerSplitSearch", dependencies: ["LayerSplitEngine"]),
+        .target(name: "LayerSplitReport", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
+        .target(
+            name: "LayerSplitStudy",
+            dependencies: [
+                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch", "LayerSplitReport",
+                .product(name: "Yams", package: "Yams"),
+            ]),
         .target(
             name: "LayerSplitCLI",
             dependencies: [
-                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch",
+                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch", "LayerSplitReport", "LayerSplitStudy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "layersplit", dependencies: ["LayerSplitCLI"]),
@@ -46,6 +53,7 @@ let package = Package(
         .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
+        .testTarget(name: "LayerSplitReportTests", dependencies: ["LayerSplitReport", "LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine"]),
     ]
 )

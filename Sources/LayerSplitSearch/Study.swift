@@ -54,6 +54,7 @@ public final class Study {
             for (r, rungSteps) in rungs.enumerated() {
                 let previous = r > 0 ? rungs[r - 1] : nil
                 let keys = alive.flatMap { m in seeds.map { TrialKey(mask: m, seed: $0, steps: rungSteps) } }
+                observer?.roundStarted(round: round, rung: r, rungs: rungs.count, trials: keys.count)
                 var results: [TrialResult] = []
                 for key in keys {
                     let from = previous.map { TrialKey(mask: key.mask, seed: key.seed, steps: $0) }
@@ -89,7 +90,10 @@ public final class Study {
         guard owns(key) else { return nil }
         observer?.trialStarted(key, round: round)
         let continuing = from.flatMap { storage.result(for: $0) != nil ? $0 : nil }
-        let result = try runner.run(key, continuing: continuing) { observer?.trialProgress(key, $0) }
+        var result = try runner.run(key, continuing: continuing) { observer?.trialProgress(key, $0) }
+        if let continuing, let earlier = storage.result(for: continuing) {
+            result.curve = earlier.curve + result.curve   // the whole learning curve of this trial
+        }
         try storage.save(result)
         observer?.trialFinished(result)
         return result
@@ -103,6 +107,8 @@ public final class Study {
 
 /// Hears what a study does, for progress output.
 public protocol StudyObserver: AnyObject {
+    /// A round (or a successive-halving rung of it) is about to obtain `trials` trials.
+    func roundStarted(round: Int, rung: Int, rungs: Int, trials: Int)
     func trialStarted(_ key: TrialKey, round: Int)
     func trialProgress(_ key: TrialKey, _ progress: TrialProgress)
     func trialFinished(_ result: TrialResult)

@@ -1,0 +1,72 @@
+import Foundation
+import LayerSplitSearch
+
+/// CSV and JSON renderings of a `FrontReport`.
+public enum TableWriter {
+    /// One row per candidate (pruned ones too, with status `pruned`).
+    public static func candidatesCSV(_ r: FrontReport) -> String {
+        var lines = [header(r) + ",on_front"]
+        let onFront = Set(r.front.map { r.candidates[$0].mask })
+        for c in r.candidates { lines.append(row(c, r) + "," + (onFront.contains(c.mask) ? "1" : "0")) }
+        for c in r.pruned { lines.append(row(c, r, status: "pruned") + ",0") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The front, by stored parameters, with the paired difference to the previous front point.
+    public static func frontCSV(_ r: FrontReport) -> String {
+        var lines = [header(r) + ",delta_vs_previous,delta_std,wins,losses"]
+        for (k, i) in r.front.enumerated() {
+            var line = row(r.candidates[i], r)
+            if let d = r.neighbourDifferences[k] {
+                line += "," + [fmt(d.mean), fmt(d.std), String(d.winsB), String(d.winsA)].joined(separator: ",")
+            } else {
+                line += ",,,,"
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func header(_ r: FrontReport) -> String {
+        (["mask", "family", "steps", "stored_params", "shared_params", "specific_params", "head_params"]
+            + r.taskNames.map { "acc_\(csvSafe($0))" }
+            + ["mean_acc", "std_acc", "seeds", "status", "seconds"]).joined(separator: ",")
+    }
+
+    private static func row(_ c: Candidate, _ r: FrontReport, status: String? = nil) -> String {
+        let task = c.taskAccuracy
+        return ([c.mask.description, c.family, String(c.steps), String(c.counts.stored), String(c.counts.shared),
+                 String(c.counts.specific), String(c.counts.heads)]
+            + r.taskNames.indices.map { $0 < task.count ? fmt(task[$0]) : "" }
+            + [fmt(c.meanAccuracy), fmt(c.stdAccuracy), String(c.trials.count), status ?? c.state.rawValue,
+               String(format: "%.2f", c.seconds)]).joined(separator: ",")
+    }
+
+    /// The front as JSON: study, task names, and for each front point its mask, family, counts, accuracies and
+    /// the paired comparison with the previous point.
+    public static func frontJSON(_ r: FrontReport) -> String {
+        struct Point: Encodable {
+            var mask: String, family: String, steps: Int
+            var stored_params: Int, shared_params: Int, specific_params: Int, head_params: Int
+            var mean_accuracy: Double, std_accuracy: Double, task_accuracy: [Double], seeds: [UInt64]
+            var vs_previous: Diff?
+        }
+        struct Diff: Encodable { var mean: Double, std: Double, wins: Int, losses: Int, ties: Int, seeds: Int }
+        struct Doc: Encodable { var study: String, tasks: [String], all_shared_params: Int, front: [Point] }
+        let points = r.front.enumerated().map { k, i -> Point in
+            let c = r.candidates[i]
+            let d = r.neighbourDifferences[k].map { Diff(mean: $0.mean, std: $0.std, wins: $0.winsB, losses: $0.winsA, ties: $0.ties, seeds: $0.seeds) }
+            return Point(mask: c.mask.description, family: c.family, steps: c.steps, stored_params: c.counts.stored,
+                         shared_params: c.counts.shared, specific_params: c.counts.specific, head_params: c.counts.heads,
+                         mean_accuracy: c.meanAccuracy, std_accuracy: c.stdAccuracy, task_accuracy: c.taskAccuracy,
+                         seeds: c.seeds, vs_previous: d)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let doc = Doc(study: r.study, tasks: r.taskNames, all_shared_params: r.allSharedCount, front: points)
+        return String(decoding: try! encoder.encode(doc), as: UTF8.self) + "\n"
+    }
+
+    static func fmt(_ v: Double) -> String { v.isFinite ? String(format: "%.6f", v) : "" }
+    static func csvSafe(_ s: String) -> String { s.replacingOccurrences(of: ",", with: "_").replacingOccurrences(of: " ", with: "_") }
+}

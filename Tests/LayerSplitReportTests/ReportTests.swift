@@ -1,0 +1,55 @@
+import Foundation
+import LayerSplitEngine
+import LayerSplitReport
+import LayerSplitSearch
+import XCTest
+
+final class ReportTests: XCTestCase {
+    func candidate(_ mask: String, stored: Int, acc: [Double], state: TrialState = .done) throws -> Candidate {
+        let m = try SharingMask(parsing: mask)
+        let counts = ParameterCounts(shared: stored - 10, specific: 0, heads: 10)
+        let trials = acc.enumerated().map { seed, a in
+            TrialResult(key: TrialKey(mask: m, seed: UInt64(seed), steps: 100), state: state, counts: counts,
+                        accuracy: [a, a], loss: [0.1, 0.1], curve: [], stepsTrained: 100, seconds: 1)
+        }
+        return Candidate(mask: m, steps: 100, counts: counts, trials: trials)
+    }
+
+    func report() throws -> FrontReport {
+        FrontReport(study: "demo", taskNames: ["a", "b"], candidates: [
+            try candidate("SS", stored: 100, acc: [0.70, 0.72]),
+            try candidate("TS", stored: 150, acc: [0.80, 0.81]),
+            try candidate("ST", stored: 150, acc: [0.75, 0.76]),
+            try candidate("TT", stored: 200, acc: [0.79, 0.80]),
+            try candidate("AA", stored: 120, acc: [0.99, 0.99], state: .diverged),
+        ], allSharedCount: 100)
+    }
+
+    func testFrontBestAndPairs() throws {
+        let r = try report()
+        XCTAssertEqual(r.front.map { r.candidates[$0].mask.description }, ["SS", "TS"], "TT is dominated; diverged AA is never on the front")
+        let d = try XCTUnwrap(r.neighbourDifferences[1])
+        XCTAssertEqual(d.mean, 0.095, accuracy: 1e-9)
+        XCTAssertEqual([d.winsB, d.seeds], [2, 2])
+        XCTAssertEqual(r.best(under: .maxParams(149))?.mask.description, "SS")
+        XCTAssertEqual(r.best(under: .maxSpecificFraction(0.5))?.mask.description, "TS")
+        XCTAssertNil(r.best(under: .maxParams(99)), "no mask fits")
+    }
+
+    func testCSVJSONAndSVG() throws {
+        let r = try report()
+        let csv = TableWriter.candidatesCSV(r).split(separator: "\n")
+        XCTAssertEqual(csv.count, 6)
+        XCTAssertEqual(csv[0], "mask,family,steps,stored_params,shared_params,specific_params,head_params,acc_a,acc_b,mean_acc,std_acc,seeds,status,seconds,on_front")
+        XCTAssertTrue(csv.contains { $0.hasPrefix("AA,adapters-everywhere") && $0.contains(",diverged,") })
+        let json = try JSONSerialization.jsonObject(with: Data(TableWriter.frontJSON(r).utf8)) as! [String: Any]
+        XCTAssertEqual((json["front"] as! [[String: Any]]).map { $0["mask"] as! String }, ["SS", "TS"])
+        let svg = FrontPlot.svg(r)
+        XCTAssertTrue(svg.hasPrefix("<svg"))
+        XCTAssertEqual(svg.components(separatedBy: "<circle cx").count - 1, 5 + 5, "five points and five legend entries")
+        XCTAssertTrue(svg.contains("stored parameters"))
+        let md = SummaryWriter.markdown(r, provenance: .init(command: "layersplit run x.yaml", wallSeconds: 3, machine: "test", trainingSteps: 800))
+        XCTAssertTrue(md.contains("| `TS` | bottom-1 |"))
+        XCTAssertTrue(md.contains("none fits") == false)
+    }
+}
