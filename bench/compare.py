@@ -20,6 +20,7 @@ The reference scripts run under --python (default: the repo's .venv-bench).
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -48,27 +49,79 @@ MLP_MAX_MASK_COST = 0.15
 
 # ---- Running the engines ---------------------------------------------------------
 
-class Runner:
-    """Runs one benchmark process at a time with the cleaned environment."""
+def busy_cpu_seconds():
+    """CPU-seconds all processes have spent busy since boot (None if not Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:8]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, timeout):
+
+def children_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Runner:
+    """Runs one benchmark process at a time with the cleaned environment.
+
+    Other people's compiles and benchmarks share this 2-core machine, and even
+    a little foreign load wrecks multi-threaded timings (OpenMP/OpenBLAS
+    threads spin-wait for a core that is busy elsewhere). So before each run
+    it waits (up to `wait_quiet` seconds) for the machine to go idle, and
+    during the run it measures the CPU time used by processes other than the
+    child: results with more than FOREIGN_CPU_LIMIT are flagged in the report.
+    """
+
+    FOREIGN_CPU_LIMIT = 0.05  # CPUs' worth of time (fraction of one core)
+
+    def __init__(self, timeout, wait_quiet):
         self.env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
         self.timeout = timeout
+        self.wait_quiet = wait_quiet
         self.failures = 0
 
-    def run(self, label, cmd, expect=None):
+    def _wait_for_quiet(self):
+        if busy_cpu_seconds() is None or self.wait_quiet <= 0:
+            return
+        deadline, warned = time.monotonic() + self.wait_quiet, False
+        while True:
+            b0 = busy_cpu_seconds()
+            time.sleep(2.0)
+            if (busy_cpu_seconds() - b0) / 2.0 < self.FOREIGN_CPU_LIMIT:
+                return
+            if time.monotonic() > deadline:
+                print("    (machine still busy; running anyway)", file=sys.stderr, flush=True)
+                return
+            if not warned:
+                print("    (waiting for other processes to finish...)", file=sys.stderr, flush=True)
+                warned = True
+
+    def run(self, label, cmd, expect=None, timed=False):
         """The child's JSON result (last JSON line on stdout), or None.
 
         Returns (result, error). `expect` holds fields the result must echo
         back (model/mask/threads), catching a binary that ignores an option.
+        For `timed` runs the result gets "foreign_cpus": the average number of
+        CPUs other processes kept busy during the run (None if unknown).
         """
+        if timed:
+            self._wait_for_quiet()
         print(f"  {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        t0 = time.monotonic()
+        t0, busy0, child0 = time.monotonic(), busy_cpu_seconds(), children_cpu_seconds()
         try:
             proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True,
                                   timeout=self.timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return self._fail(label, f"{type(exc).__name__}: {exc}")
+        wall, busy1 = time.monotonic() - t0, busy_cpu_seconds()
+        foreign = None
+        if busy0 is not None and busy1 is not None:
+            own = children_cpu_seconds() - child0
+            foreign = max(0.0, (busy1 - busy0 - own) / wall)
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
             err = f"exit status {proc.returncode}: {tail}"
@@ -89,7 +142,12 @@ class Runner:
             summary = f"{result['peak_gflops']:.1f} GFLOP/s, "
         else:
             summary = ""
-        print(f"    -> {summary}{time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+        note = ""
+        if timed:
+            result["foreign_cpus"] = foreign
+            if foreign is not None and foreign > self.FOREIGN_CPU_LIMIT:
+                note = f" -- other processes used {foreign:.2f} CPUs meanwhile: NOISY"
+        print(f"    -> {summary}{wall:.1f} s{note}", file=sys.stderr, flush=True)
         return result, None
 
     def _fail(self, label, err):
@@ -118,6 +176,14 @@ def probe_numpy(runner, python):
 
 NA = "n/a"       # engine unavailable or the run failed
 NOT_APPLICABLE = "—"  # e.g. numpy on the CNN
+
+
+NOISY_MARK = " †"
+
+
+def noisy(result):
+    f = (result or {}).get("foreign_cpus")
+    return f is not None and f > Runner.FOREIGN_CPU_LIMIT
 
 
 def fmt_rate(v):
@@ -176,17 +242,28 @@ def table(results, peaks, models, threads_list, masks):
                 npy = exs(results, "numpy", model, threads, mask)
                 numpy_missing = NA if model == "mlp" else NOT_APPLICABLE
                 cost = mask_cost(results, model, threads, mask)
+                def rate(engine, value, missing=NA):
+                    if value is None:
+                        return missing
+                    return fmt_rate(value) + (NOISY_MARK if noisy(
+                        results.get((engine, model, threads, mask))) else "")
+
                 rows.append([
                     model, str(threads), mask,
-                    NA if ls is None else fmt_rate(ls),
-                    NA if pt is None else fmt_rate(pt),
-                    numpy_missing if npy is None else fmt_rate(npy),
+                    rate("layersplit", ls), rate("pytorch", pt), rate("numpy", npy, numpy_missing),
                     fmt(ratio(ls, pt), ".2f"),
                     numpy_missing if ratio(ls, npy) is None else f"{ratio(ls, npy):.2f}",
                     fmt(percent_of_peak(results, peaks, model, threads, mask), ".0%"),
                     "baseline" if mask == "SSSS" else fmt(cost, ".1%"),
                 ])
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    text = "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    flagged = [r for r in list(results.values()) + list(peaks.values()) if noisy(r)]
+    if flagged:
+        text += (f"\n\n{NOISY_MARK} other processes kept more than "
+                 f"{Runner.FOREIGN_CPU_LIMIT:.0%} of a CPU busy during this run "
+                 f"({len(flagged)} run(s){', including the sgemm peak' if any(noisy(p) for p in peaks.values()) else ''}): "
+                 f"noisy, rerun when the machine is idle.")
+    return text
 
 
 def target_line(name, cells, ok, describe):
@@ -269,10 +346,15 @@ def cores_section(results, peaks, torch_info, torch_err, numpy_err, env_removed,
            f"{loads[0]:.2f} at start, {loads[1]:.2f} at end"]
     removed = ", ".join(f"{k}={v}" for k, v in env_removed.items()) or "none were set"
     out.append(f"- Removed from the children's environment: {removed}")
-    out.append(f"- LayerSplit: {engine_cores(results, 'layersplit')}")
+    ls_core = engine_cores(results, "layersplit")
+    peak_cores = "; ".join(dict.fromkeys(p["core"] for p in peaks.values() if p.get("core")))
+    if peak_cores and peak_cores != ls_core:
+        ls_core += f" (`bench peak`: {peak_cores})"
+    out.append(f"- LayerSplit: {ls_core}")
     if peaks:
         out.append("- LayerSplit sgemm peak (`bench peak`): " + ", ".join(
-            f"{t} thread{'s' if t > 1 else ''} {p['peak_gflops']:.1f} GFLOP/s [{p.get('core')}]"
+            f"{t} thread{'s' if t > 1 else ''} {p['peak_gflops']:.1f} GFLOP/s"
+            f"{NOISY_MARK if noisy(p) else ''}"
             for t, p in sorted(peaks.items())))
     else:
         out.append(f"- LayerSplit sgemm peak: not measured (`bench peak` failed): "
@@ -325,6 +407,9 @@ def main():
     p.add_argument("--raw", help="also write every engine's JSON result to this file (JSON lines)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds per child process (default 3600, 600 with --quick)")
+    p.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
+                   help="before each timed run, wait up to this long for other processes "
+                        "to stop using the CPUs (default 300, 0 with --quick: don't wait)")
     args = p.parse_args()
 
     layersplit = os.path.abspath(args.layersplit)
@@ -333,12 +418,14 @@ def main():
     python = args.python or (DEFAULT_VENV_PYTHON if os.path.exists(DEFAULT_VENV_PYTHON)
                              else sys.executable)
     protocol = QUICK_PROTOCOL if args.quick else PROTOCOL
-    runner = Runner(args.timeout or (600 if args.quick else 3600))
+    wait_quiet = args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 300)
+    runner = Runner(args.timeout or (600 if args.quick else 3600), wait_quiet)
     env_removed = {k: os.environ[k] for k in STRIPPED_ENV if k in os.environ}
     load_start = os.getloadavg()[0]
     if load_start > 0.5:
-        print(f"WARNING: load average is {load_start:.2f}: something else is running, "
-              f"the numbers will be noisy", file=sys.stderr)
+        print(f"WARNING: load average is {load_start:.2f}: something else is running"
+              + (f"; each run first waits up to {wait_quiet:.0f} s for the machine to go idle"
+                 if wait_quiet > 0 else ": the numbers will be noisy"), file=sys.stderr)
 
     print("Probing the engines", file=sys.stderr)
     torch_info, torch_err = probe_torch(runner, python)
@@ -350,7 +437,7 @@ def main():
     for threads in args.threads:
         peak, _ = runner.run(f"layersplit peak {threads}t",
                              [layersplit, "bench", "peak", "--threads", str(threads), "--json"],
-                             expect={"threads": threads})
+                             expect={"threads": threads}, timed=True)
         if peak is not None and peak.get("peak_gflops"):
             peaks[threads] = peak
 
@@ -370,7 +457,7 @@ def main():
                     jobs.append(("numpy", [python, os.path.join(HERE, "numpy_ref.py")] + cell
                                  + (["--repeats", "1"] if args.quick else [])))
                 for engine, cmd in jobs:  # strictly sequential
-                    result, _ = runner.run(engine, cmd, expect)
+                    result, _ = runner.run(engine, cmd, expect, timed=True)
                     if result is not None:
                         results[(engine, model, threads, mask)] = result
 

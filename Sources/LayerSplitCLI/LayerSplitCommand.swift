@@ -7,10 +7,17 @@ public struct LayerSplitCommand: ParsableCommand {
         abstract: "Find which layers to share between tasks, and which to keep task-specific, for a parameter budget.",
         version: LayerSplitVersion.string,
         subcommands: [
+            Search.self,
+            Front.self,
+            Best.self,
             Train.self,
             Bench.self,
+            DataCommand.self,
+            Pretrain.self,
+            Inspect.self,
+            LogWriter.self,
         ],
-        defaultSubcommand: Train.self)
+        defaultSubcommand: Search.self)
 
     public init() {}
 }

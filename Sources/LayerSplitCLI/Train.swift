@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LayerSplitData
 import LayerSplitEngine
+import LayerSplitStore
 
 extension LayerSplitCommand {
     /// Trains one multi-task model for one mask on the built-in synthetic multi-domain suite.
@@ -36,6 +37,10 @@ extension LayerSplitCommand {
         @Flag(help: "Print only the final result.")
         var quiet = false
 
+        @Option(name: .customLong("init"),
+                help: "Start from pretrained weights (a weights file from `layersplit pretrain`): task-specific copies start from the shared weights.")
+        var initWeights: String?
+
         func validate() throws {
             guard tasks >= 1 else { throw ValidationError("--tasks must be at least 1") }
             guard steps >= 1, batchSize >= 1 else { throw ValidationError("--steps and --batch-size must be positive") }
@@ -50,6 +55,10 @@ extension LayerSplitCommand {
                                  taskClasses: data.map(\.train.classes))
             var rng = SplitMix64(seed: engine.seed).derived(1)
             let model = try MultiTaskModel(spec: spec, mask: mask, rng: &rng)
+            if let initWeights {
+                try WeightsFile.initialise(model, from: initWeights)
+                if !quiet { print("initialised from \(initWeights)") }
+            }
             let recipe = TrainingRecipe(steps: steps, batchSize: batchSize, learningRate: lr)
             let trainer = recipe.trainer(for: model)
             let batcher = Batcher(tasks: data.map(\.train), batchSize: batchSize, seed: engine.seed &+ 2)

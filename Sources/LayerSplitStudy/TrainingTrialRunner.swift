@@ -5,10 +5,11 @@ import LayerSplitSearch
 
 /// Saves and restores the state of a trial that successive halving may continue.
 public protocol TrialCheckpoints: AnyObject {
-    /// Stores the model, optimiser state and step count reached by `key`.
-    func save(_ key: TrialKey, model: MultiTaskModel, optimizer: Optimizer, step: Int) throws
-    /// Restores `key`'s checkpoint into `model` and `optimizer`; returns its step, or nil when there is none.
-    func restore(_ key: TrialKey, into model: MultiTaskModel, optimizer: Optimizer) throws -> Int?
+    /// Stores the model, the optimiser state and the step count reached by `key`.
+    func save(_ key: TrialKey, model: MultiTaskModel, trainer: Trainer) throws
+    /// Restores `key`'s checkpoint into `model` and `trainer` (optimiser state and step count); returns the
+    /// step it reached, or nil when there is no checkpoint.
+    func restore(_ key: TrialKey, into model: MultiTaskModel, trainer: Trainer) throws -> Int?
 }
 
 /// Trains one trial for real: builds the model for the mask, starts the backbone from the seed's pretrained
@@ -51,9 +52,8 @@ public final class TrainingTrialRunner: TrialRunner {
         let trainer = recipe.trainer(for: model)
         let batcher = Batcher(tasks: train, batchSize: recipe.batchSize, seed: SplitMix64(seed: key.seed).derived(2).state)
         var step = 0
-        if let from, let checkpoints, let reached = try checkpoints.restore(from, into: model, optimizer: trainer.optimizer) {
+        if let from, let checkpoints, let reached = try checkpoints.restore(from, into: model, trainer: trainer) {
             step = reached
-            trainer.resume(atStep: reached)
             batcher.skip(reached)
         }
         let firstStep = step
@@ -88,7 +88,7 @@ public final class TrainingTrialRunner: TrialRunner {
         }
         let final = try lastEval ?? model.evaluate(evalBatches)   // the loop evaluates at the last step
         if key.steps < fullSteps, let checkpoints {
-            try checkpoints.save(key, model: model, optimizer: trainer.optimizer, step: step)
+            try checkpoints.save(key, model: model, trainer: trainer)
         }
         return result(.done, final)
     }

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import LayerSplitEngine
+import LayerSplitStore
+
+extension LayerSplitCommand {
+    /// Prints what a weights file, checkpoint or run log holds (any other HDF5 file as a tree).
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what a weights file, checkpoint or run log (.h5) holds.")
+
+        @Argument(help: "The .h5 file.")
+        var file: String
+
+        @Flag(help: "List every dataset with its shape, type and storage.")
+        var datasets = false
+
+        func run() throws {
+            let h5 = try HDF5File(opening: file)
+            defer { try? h5.close() }
+            let format = (try? h5.stringAttribute("format")).flatMap { $0 }.flatMap(StoreFormat.init(rawValue:))
+            switch format {
+            case .weights?, .checkpoint?: try printWeights(h5)
+            case .runLog?: try printRunLog()
+            case nil: print("\(file): HDF5 file (not written by LayerSplit)")
+            }
+            if datasets || format == nil { try printTree(h5) }
+        }
+
+        private func printWeights(_ h5: HDF5File) throws {
+            let info = try WeightsFile.info(file)
+            let kind = info.format == .checkpoint ? "checkpoint" : "weights"
+            let attrs = info.attributes
+            let tool = attrs["tool_version"].map { $0.first?.isNumber == true ? "layersplit \($0)" : $0 }
+            print("\(file): LayerSplit \(kind)" + (tool.map { ", written by \($0)" } ?? "")
+                  + (attrs["created"].map { " on \($0)" } ?? ""))
+            print("model: \(info.spec)")
+            let specific = info.mask.states.filter { $0 == .specific }.count
+            print("mask:  \(info.mask) (\(info.mask.count - specific) shared, \(specific) task-specific units; \(info.spec.taskCount) tasks)")
+            // One line per unit: its copies, parameters and tensors.
+            var rows: [[String]] = [["unit", "copies", "floats", "tensors"]]
+            var total = 0
+            let groups = Dictionary(grouping: info.keys) { String($0.split(separator: "/")[0]) }
+            for unit in groups.keys.sorted(by: { ($0 == "head" ? "~" : $0) < ($1 == "head" ? "~" : $1) }) {
+                let keys = groups[unit]!.sorted()
+                var floats = 0
+                var names: [String] = []
+                var vectors = 0
+                var copies = Set<String>()
+                for key in keys {
+                    let shape = try h5.info(of: WeightsFile.group + "/" + key).shape
+                    floats += shape.reduce(1, *)
+                    let parts = key.split(separator: "/").map(String.init)
+                    if parts.count == 3 { copies.insert(parts[1]) }
+                    guard parts.count == 2 || parts[1] == "t0" else { continue }   // one copy describes them all
+                    if shape.count >= 2 { names.append("\(parts.last!) \(shape)") } else { vectors += 1 }
+                }
+                if vectors > 0 { names.append("+\(vectors) vectors") }
+                total += floats
+                let copyText = unit == "head" ? "\(copies.count) tasks" : copies.isEmpty ? "shared" : "\(copies.count) (T)"
+                rows.append([unit, copyText, floats.formatted(), names.joined(separator: ", ")])
+            }
+            printTable(rows)
+            print("total: \(info.keys.count) tensors, \(total.formatted()) floats (parameters and BatchNorm statistics), PyTorch layout")
+            if info.format == .checkpoint {
+                let c = try Checkpoint.read(file)
+                print("checkpoint: step \(c.step), optimiser \(c.optimizer ?? "none")")
+            }
+            let shown: Set<String> = ["format", "created", "model", "model_text", "mask", "layout", "tool_version", "optimizer"]
+            let extra = attrs.filter { !shown.contains($0.key) }.sorted { $0.key < $1.key }
+            if !extra.isEmpty { print("attributes: " + extra.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
+        }
+
+        private func printRunLog() throws {
+            let info = try RunLog.readInfo(at: file)
+            let records = try RunLog.records(at: file)
+            print("\(file): LayerSplit run log, layersplit \(info.toolVersion), seed \(info.seed), created \(info.created)")
+            for (k, v) in info.attributes.sorted(by: { $0.key < $1.key }) where k != "created" { print("\(k): \(v)") }
+            let lines = info.searchSpace.split(separator: "\n", omittingEmptySubsequences: false)
+            print("search space (\(info.searchSpaceHash), \(lines.count) lines):")
+            for line in lines.prefix(40) { print("  | \(line)") }
+            if lines.count > 40 { print("  | ... (\(lines.count - 40) more lines)") }
+            let counts = Dictionary(grouping: records, by: \.status).mapValues(\.count)
+            let summary = CandidateRecord.Status.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
+            print("candidates: \(records.count)" + (summary.isEmpty ? "" : " (" + summary.joined(separator: ", ") + ")"))
+            guard !records.isEmpty else { return }
+            var rows: [[String]] = [["id", "mask", "status", "stored", "mean acc", "per-task acc", "points", "wall s"]]
+            for r in records {
+                rows.append([r.id, r.mask, r.status.rawValue, r.parameterCounts.stored.formatted(),
+                             r.meanAccuracy.isNaN ? "-" : String(format: "%.4f", r.meanAccuracy),
+                             r.finalAccuracy.map { String(format: "%.3f", $0) }.joined(separator: " "),
+                             "\(r.curveSteps.count)", String(format: "%.1f", r.wallSeconds)])
+            }
+            printTable(rows)
+        }
+
+        private func printTree(_ h5: HDF5File, _ group: String = "/", indent: String = "") throws {
+            for name in try h5.attributeNames(of: group) {
+                let text = (try? h5.attributeText(name, of: group)).flatMap { $0 } ?? "?"
+                let oneLine = text.count > 70 || text.contains("\n") ? String(text.prefix(67).split(separator: "\n").first ?? "") + "..." : text
+                print("\(indent)@\(name) = \(oneLine)")
+            }
+            for name in try h5.children(of: group) {
+                let path = group == "/" ? "/" + name : group + "/" + name
+                switch try h5.objectKind(path) {
+                case .group:
+                    print("\(indent)\(name)/")
+                    try printTree(h5, path, indent: indent + "  ")
+                case .dataset:
+                    let i = try h5.info(of: path)
+                    let storage = i.chunks.map { "chunks \($0)" + (i.gzipLevel.map { ", gzip \($0)" } ?? "") } ?? "contiguous"
+                    let extensible = i.maxShape.contains { $0 == nil } ? ", extensible" : ""
+                    print("\(indent)\(name)  \(i.elementType) \(i.shape)  (\(storage)\(extensible))")
+                case .other:
+                    print("\(indent)\(name)  (other object)")
+                }
+            }
+        }
+
+        private func printTable(_ rows: [[String]]) {
+            let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            for row in rows {
+                let cells = row.enumerated().map { c, s in c == row.count - 1 ? s : s.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                print("  " + cells.joined(separator: "  "))
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import LayerSplitData
+import LayerSplitEngine
+import LayerSplitStore
+
+extension LayerSplitCommand {
+    /// Trains the backbone with every unit shared, on all the tasks together, and writes a weights file that
+    /// later runs start from (`layersplit train --init weights.h5`).
+    struct Pretrain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pretrain the backbone (every unit shared) on the union of the tasks and write a weights file.",
+            discussion: """
+                Later runs start from it with `layersplit train --init FILE`: shared units take the pretrained \
+                weights and every task-specific copy starts from the same shared weights (Zhang et al.). \
+                The file's layout is documented in docs/FORMATS.md.
+                """)
+
+        @OptionGroup var engine: EngineOptions
+
+        @Option(help: "Units, comma-separated: linear:WIDTH, conv:CHANNELS[:sN][:pool], residual:CHANNELS[:sN]. Must match the later runs.")
+        var units: String = "linear:128,linear:128,linear:128,linear:128"
+
+        @Option(help: "Pretraining data: 'synthetic' (the built-in multi-domain suite, all its tasks together).")
+        var data: String = "synthetic"
+
+        @Option(help: "Number of tasks (domains) of the synthetic suite.")
+        var tasks: Int = 4
+
+        @Option(help: "Training steps (one batch of every task per step).")
+        var steps: Int = 300
+
+        @Option(help: "Examples per task per step.")
+        var batchSize: Int = 32
+
+        @Option(help: "Learning rate (SGD with momentum 0.9, cosine schedule).")
+        var lr: Float = 0.05
+
+        @Option(name: .shortAndLong, help: "The weights file to write.")
+        var output: String = "weights.h5"
+
+        @Flag(help: "Print only the final result.")
+        var quiet = false
+
+        func validate() throws {
+            guard tasks >= 1 else { throw ValidationError("--tasks must be at least 1") }
+            guard steps >= 1, batchSize >= 1 else { throw ValidationError("--steps and --batch-size must be positive") }
+        }
+
+        /// The pretraining data: the one place to switch to a `DataSpec` later.
+        static func pretrainingData(_ name: String, tasks: Int, seed: UInt64) throws -> [TaskData] {
+            switch name {
+            case "synthetic": return SyntheticSuite.multiDomain(tasks: tasks, features: 64, seed: seed)
+            default: throw ValidationError("--data '\(name)' is unknown; available: synthetic")
+            }
+        }
+
+        func run() throws {
+            engine.apply()
+            let unitSpecs = try units.split(separator: ",").map { try UnitSpec(parsing: String($0)) }
+            let data = try Self.pretrainingData(data, tasks: tasks, seed: engine.seed)
+            let spec = ModelSpec(inputShape: data[0].train.shape, units: unitSpecs, taskClasses: data.map(\.train.classes))
+            var rng = SplitMix64(seed: engine.seed).derived(1)
+            let model = try MultiTaskModel(spec: spec, mask: .all(.shared, units: unitSpecs.count), rng: &rng)
+            let trainer = TrainingRecipe(steps: steps, batchSize: batchSize, learningRate: lr).trainer(for: model)
+            let batcher = Batcher(tasks: data.map(\.train), batchSize: batchSize, seed: engine.seed &+ 2)
+            if !quiet { print("pretraining \(spec) with every unit shared, \(model.parameterCounts.stored) parameters") }
+            let start = Date()
+            let every = max(steps / 10, 1)
+            for step in 0..<steps {
+                let losses = try trainer.step(batcher.next())
+                if !quiet && (step % every == 0 || step == steps - 1) {
+                    print(String(format: "step %5d/%d  loss %.4f", step + 1, steps, losses.reduce(0, +) / Float(losses.count)))
+                }
+            }
+            let eval = try trainer.evaluate(Batcher.evaluationBatches(data.map(\.test), batchSize: 256))
+            try WeightsFile.write(model, to: output, attributes: [
+                "tool_version": LayerSplitVersion.string, "data": data.map(\.name).joined(separator: ","),
+                "seed": String(engine.seed), "steps": String(steps),
+                "test_accuracy": eval.accuracy.map { String(format: "%.4f", $0) }.joined(separator: ","),
+            ])
+            print(String(format: "wrote %@: %d parameters, test accuracy mean %.4f (%.1fs)",
+                         output, model.parameterCounts.stored, eval.meanAccuracy, Date().timeIntervalSince(start)))
+        }
+    }
+}

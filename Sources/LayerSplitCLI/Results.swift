@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import LayerSplitReport
+import LayerSplitSearch
+import LayerSplitStudy
+
+/// The run log of a results folder (or the log file itself), or an error saying how to make one.
+func runLogPath(_ run: String) throws -> String {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: run, isDirectory: &isDir) else {
+        throw StudyError("\(run): no such results folder; run 'layersplit search SPACE.yaml' first")
+    }
+    let path = isDir.boolValue ? run + "/log.h5" : run
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw StudyError("\(run): no log.h5 in this folder; is it the 'output:' of a search?")
+    }
+    return path
+}
+
+extension LayerSplitCommand {
+    /// Prints the Pareto front of a finished (or partial) run.
+    struct Front: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the Pareto front (mean accuracy against stored parameters) of a run.")
+
+        @Argument(help: "A results folder (or its log.h5).") var folder: String
+        @Flag(help: "Print front.json instead of a table.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let report = try StudyRun.report(fromLog: try runLogPath(folder))
+                if json { print(TableWriter.frontJSON(report), terminator: ""); return }
+                print("front of \(report.study): \(report.front.count) of \(report.candidates.count) candidates")
+                print("mask".padding(toLength: 12, withPad: " ", startingAt: 0) + "family".padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + "params".padding(toLength: 10, withPad: " ", startingAt: 0) + "mean acc   std    vs previous (paired)")
+                for (k, i) in report.front.enumerated() {
+                    let c = report.candidates[i]
+                    let d = report.neighbourDifferences[k].map { String(format: "%+.2f ± %.2f pts, wins %d/%d", $0.mean * 100, $0.std * 100, $0.winsB, $0.seeds) } ?? ""
+                    print(c.mask.description.padding(toLength: 12, withPad: " ", startingAt: 0)
+                          + c.family.padding(toLength: 22, withPad: " ", startingAt: 0)
+                          + formatCount(c.counts.stored).padding(toLength: 10, withPad: " ", startingAt: 0)
+                          + String(format: "%.4f   %.4f ", c.meanAccuracy, c.stdAccuracy) + d)
+                }
+            }
+        }
+    }
+
+    /// The best mask of a run under a budget.
+    struct Best: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the most accurate mask of a run that fits a parameter budget.")
+
+        @Argument(help: "A results folder (or its log.h5).") var folder: String
+        @Option(help: "Stored-parameter budget: a count (1.2M, 350k, 120000) or a fraction over all-shared (+25%).")
+        var budget: String
+
+        func budgetValue() throws -> Budget {
+            if budget.hasPrefix("+"), budget.hasSuffix("%"), let p = Double(budget.dropFirst().dropLast()) {
+                return .maxSpecificFraction(p / 100)
+            }
+            guard let n = parseCount(budget) else {
+                throw ValidationError("--budget '\(budget)': give a count (1.2M, 350k, 120000) or a fraction over all-shared (+25%)")
+            }
+            return .maxParams(n)
+        }
+
+        func validate() throws { _ = try budgetValue() }
+
+        func run() throws {
+            let b = try budgetValue()
+            try reportingErrors {
+                let report = try StudyRun.report(fromLog: try runLogPath(folder))
+                guard let c = report.best(under: b) else {
+                    let smallest = report.candidates.map(\.counts.stored).min()
+                    throw StudyError("no mask of \(folder) fits \(b)" + (smallest.map { ": the smallest trained mask stores \(formatCount($0)) (\($0)) parameters" } ?? ": the run has no finished candidates"))
+                }
+                print("\(c.mask)  \(c.family)  \(formatCount(c.counts.stored)) params (\(c.counts.stored))  mean accuracy \(String(format: "%.4f ± %.4f", c.meanAccuracy, c.stdAccuracy)) over \(c.trials.count) seed(s)")
+            }
+        }
+    }
+}

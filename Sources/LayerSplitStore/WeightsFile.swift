@@ -1,0 +1,184 @@
+import LayerSplitEngine
+
+/// What a weights file (or checkpoint) says about itself, without its tensors.
+public struct WeightsInfo: Sendable {
+    public var format: StoreFormat
+    public var spec: ModelSpec
+    public var mask: SharingMask
+    /// Every string attribute of the root group (`tool_version`, `created`, callers' own, ...).
+    public var attributes: [String: String]
+    /// Keys of the stored tensors (`u01/fc.weight`, `u01/t1/conv.weight`, `head/t0/bias`, ...), sorted.
+    public var keys: [String]
+}
+
+/// Weights files: one float32 dataset per parameter and buffer under `/weights`, named by its key
+/// (`/weights/u03/conv.weight`, `/weights/u01/t2/fc.bias`, `/weights/head/t0/weight`), in PyTorch's layouts
+/// (`WeightLayout`), with the model description, the mask and the format as root attributes. The layout is a
+/// contract, documented in docs/FORMATS.md; checkpoints extend it.
+///
+/// Files are replaced atomically (temporary file, fsync, rename): a killed writer leaves the old file or none.
+public enum WeightsFile {
+    /// The group holding the tensors.
+    public static let group = "/weights"
+
+    /// Writes every parameter and buffer of `model`. `attributes` become extra root string attributes
+    /// (`tool_version`, `data`, ...).
+    public static func write(_ model: MultiTaskModel, to path: String, attributes: [String: String] = [:]) throws {
+        try AtomicFile.replace(path) { temp in
+            let file = try HDF5File(creating: temp, overwrite: true)
+            defer { try? file.close() }
+            try writeContents(model, format: .weights, attributes: attributes, to: file)
+            try file.close()
+        }
+    }
+
+    /// The format, model, mask, attributes and tensor keys of a weights file or checkpoint.
+    public static func info(_ path: String) throws -> WeightsInfo {
+        let file = try HDF5File(opening: path)
+        defer { try? file.close() }
+        return try readInfo(file)
+    }
+
+    /// Builds the model the file describes (its spec and mask) and loads every tensor into it.
+    public static func makeModel(from path: String) throws -> MultiTaskModel {
+        let file = try HDF5File(opening: path)
+        defer { try? file.close() }
+        let info = try readInfo(file)
+        var rng = SplitMix64(seed: 0)
+        let model: MultiTaskModel
+        do {
+            model = try MultiTaskModel(spec: info.spec, mask: info.mask, rng: &rng)
+        } catch {
+            throw StoreError(.wrongFormat, file: path, object: "/@mask", "cannot build the model the file describes: \(error)")
+        }
+        try loadTensors(from: file, info: info, into: model, backbone: false)
+        return model
+    }
+
+    /// Sets every parameter and buffer of `model` from the file, which must hold exactly its keys and shapes
+    /// (a file written for the same model and mask).
+    public static func load(_ path: String, into model: MultiTaskModel) throws {
+        let file = try HDF5File(opening: path)
+        defer { try? file.close() }
+        try loadTensors(from: file, info: try readInfo(file), into: model, backbone: false)
+    }
+
+    /// Initialises `model` from pretrained weights (`--init`): every copy of a task-specific unit starts from
+    /// the file's shared unit (`u02/fc.weight`), or from the file's own copy for that task (`u02/t1/fc.weight`)
+    /// when it has one; shared units take the shared weights. Heads are taken only when the file has them with
+    /// the same shape; BatchNorm statistics when the file has them.
+    public static func initialise(_ model: MultiTaskModel, from path: String) throws {
+        let file = try HDF5File(opening: path)
+        defer { try? file.close() }
+        let info = try readInfo(file)
+        guard info.spec.inputShape == model.spec.inputShape, info.spec.units == model.spec.units else {
+            throw StoreError(.shapeMismatch, file: path, object: "/@model",
+                             "the weights are for '\(info.spec)' but this run's model is '\(model.spec)'; pretrain with the same --units (and input)")
+        }
+        try loadTensors(from: file, info: info, into: model, backbone: true)
+    }
+
+    // MARK: - Shared with Checkpoint
+
+    static func writeContents(_ model: MultiTaskModel, format: StoreFormat, attributes: [String: String],
+                              to file: HDF5File) throws {
+        if let clash = attributes.keys.first(where: format.reservedAttributes.contains) {
+            throw StoreError(.invalidArgument, file: file.path, object: "/@" + clash, "is written by LayerSplit itself; use another attribute name")
+        }
+        try format.stamp(file)
+        try file.setAttribute("model", ModelDescription(model.spec).json)
+        try file.setAttribute("model_text", model.spec.description)
+        try file.setAttribute("mask", model.mask.description)
+        try file.setAttribute("layout", "pytorch")
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(name, value) }
+        try file.createGroup(group)
+        let layout = WeightLayout(model: model)
+        for (key, tensor) in allTensors(model) {
+            let (shape, values) = layout.toFile(key, tensor)
+            try file.write(values, shape: shape, to: group + "/" + key)
+        }
+    }
+
+    static func allTensors(_ model: MultiTaskModel) -> [(String, Tensor)] {
+        model.namedParameters.map { ($0.name, $0.parameter.value) } + model.namedBuffers.map { ($0.name, $0.tensor) }
+    }
+
+    static func readInfo(_ file: HDF5File) throws -> WeightsInfo {
+        let format = try StoreFormat.of(file)
+        guard format == .weights || format == .checkpoint else {
+            throw StoreError(.wrongFormat, file: file.path, object: "/@format",
+                             "is a \(format.rawValue) file, not weights; give a weights file or checkpoint")
+        }
+        if let layout = try file.stringAttribute("layout"), layout != "pytorch" {
+            throw StoreError(.wrongFormat, file: file.path, object: "/@layout", "layout '\(layout)' is unknown; this LayerSplit reads 'pytorch'")
+        }
+        let spec = try ModelDescription.read(file)
+        guard let maskText = try file.stringAttribute("mask") else {
+            throw StoreError(.missing, file: file.path, object: "/@mask", "no mask; write one letter per unit, e.g. \"\(String(repeating: "S", count: spec.units.count))\"")
+        }
+        let mask: SharingMask
+        do {
+            mask = try SharingMask(parsing: maskText)
+            try mask.validate(units: spec.units.count)
+        } catch {
+            throw StoreError(.wrongFormat, file: file.path, object: "/@mask", "\(error)")
+        }
+        var attributes: [String: String] = [:]
+        for name in try file.attributeNames() {
+            if let text = try? file.stringAttribute(name) { attributes[name] = text }
+        }
+        guard file.exists(group) else {
+            throw StoreError(.missing, file: file.path, object: group, "no weights group; the file holds no tensors")
+        }
+        let keys = try file.datasetPaths(under: group).map { String($0.dropFirst(group.count + 1)) }
+        return WeightsInfo(format: format, spec: spec, mask: mask, attributes: attributes, keys: keys)
+    }
+
+    /// Loads the file's tensors into `model`: exactly (every key, same shapes) or as a backbone (`initialise`).
+    static func loadTensors(from file: HDF5File, info: WeightsInfo, into model: MultiTaskModel, backbone: Bool) throws {
+        let layout = WeightLayout(model: model)
+        let present = Set(info.keys)
+        let hint = info.spec == model.spec && info.mask == model.mask ? ""
+            : "; the file holds '\(info.spec)' with mask \(info.mask), this model is '\(model.spec)' with mask \(model.mask)"
+        let parameterKeys = Set(model.namedParameters.map(\.name))
+        for (key, tensor) in allTensors(model) {
+            var source = key
+            var required = true
+            if backbone {
+                let isBuffer = !parameterKeys.contains(key)
+                if key.hasPrefix("head/") {
+                    required = false
+                } else if !present.contains(key), let shared = sharedKey(key) {
+                    source = shared
+                }
+                if isBuffer { required = false }
+            }
+            let dataset = group + "/" + source
+            guard present.contains(source) else {
+                if required {
+                    throw StoreError(.missing, file: file.path, object: dataset,
+                                     "missing; the model needs it with shape \(layout.fileShape(key, modelShape: tensor.shape))\(hint)")
+                }
+                continue
+            }
+            let expected = layout.fileShape(key, modelShape: tensor.shape)
+            let shape = try file.info(of: dataset).shape
+            guard shape == expected else {
+                if !required { continue }   // a head for another class count: keep the fresh one
+                throw StoreError(.shapeMismatch, file: file.path, object: dataset,
+                                 "shape \(shape) but the model expects \(expected)\(hint)")
+            }
+            let values = try file.readFloats(dataset).values
+            layout.fromFile(key, values, into: tensor)
+        }
+    }
+
+    /// `u02/t1/fc.weight` → `u02/fc.weight`; nil for keys without a task part.
+    static func sharedKey(_ key: String) -> String? {
+        let parts = key.split(separator: "/", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0].hasPrefix("u"), parts[1].hasPrefix("t"), Int(parts[1].dropFirst()) != nil else {
+            return nil
+        }
+        return parts[0] + "/" + parts[2]
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import LayerSplitData
+import LayerSplitEngine
+import LayerSplitReport
+import LayerSplitSearch
+import LayerSplitStore
+
+/// Everything the study module refuses that is not a search-space field.
+public struct StudyError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One run of a search space into its output folder: load the data, check the budget, open (or resume) the run
+/// log, pretrain per seed when asked, run the study, write the reports.
+///
+/// The output folder holds `log.h5` (every trial), `pretrained/seed<k>.h5`, `checkpoints/` (successive halving)
+/// and the reports: `candidates.csv`, `front.csv`, `front.json`, `front.svg`, `summary.md`. Reports are written
+/// to a temporary file and renamed, so a killed run never leaves half a report.
+public final class StudyRun {
+    public let space: SearchSpace
+    public let tasks: [TaskData]
+    public let modelSpec: ModelSpec
+    public let domain: SearchDomain
+    public let output: String
+    public var observer: StudyObserver?
+    /// The command line, for summary.md.
+    public var command = "layersplit search"
+    private var pretrainedCache: [UInt64: [String: Tensor]] = [:]
+
+    /// Loads the data and checks everything that can be checked before training.
+    public init(space: SearchSpace, output: String? = nil) throws {
+        self.space = space
+        self.output = output ?? space.output
+        tasks = try space.data.load(seed: 0)
+        guard let first = tasks.first else { throw StudyError("\(space.file): the data section gives no tasks") }
+        modelSpec = space.modelSpec(inputShape: first.train.shape, classes: tasks.map(\.train.classes))
+        do {
+            try modelSpec.validate()
+            domain = SearchDomain(allowed: space.allowed, budget: space.budget, parameters: try ParameterModel(spec: modelSpec))
+        } catch let e as EngineError {
+            throw DataError.spec(file: space.file, line: nil, field: "model.units", problem: "\(e)")
+        }
+        if domain.allMasks.isEmpty {
+            let smallest = MaskEnumerator(allowed: space.allowed).map { domain.parameters.counts(for: $0).stored }.min() ?? 0
+            throw space.budgetLocation.error(
+                "\(space.budget) fits no mask: the smallest allowed mask stores \(smallest) parameters (\(formatCount(smallest))); raise the budget to at least that")
+        }
+    }
+
+    public var taskNames: [String] { tasks.map(\.name) }
+    public var logPath: String { output + "/log.h5" }
+
+    /// The training and evaluation sets.
+    var trainSets: [LabeledSet] { tasks.map(\.train) }
+    var evaluationSets: [LabeledSet] { tasks.map { space.evaluation == .test ? $0.test : $0.validation } }
+
+    public func strategy() -> SearchStrategy {
+        switch space.strategy {
+        case .exhaustive: ExhaustiveStrategy(domain: domain)
+        case .families: FamiliesStrategy(domain: domain)
+        case .greedy: GreedyStrategy(domain: domain)
+        case .random: RandomStrategy(domain: domain, count: space.randomCount, seed: space.seeds.first ?? 0)
+        }
+    }
+
+    /// Opens the run log, refusing one written for another version of the search space unless `force`, in which
+    /// case the old log is kept beside as `log.<date>.h5` and the run starts afresh.
+    public func openLog(force: Bool, logPath: String? = nil) throws -> RunLog {
+        let path = logPath ?? self.logPath
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if force, FileManager.default.fileExists(atPath: path),
+           (try? RunLog.open(at: path, searchSpace: space.text)) == nil {
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            try FileManager.default.moveItem(atPath: path, toPath: path.replacingOccurrences(of: ".h5", with: ".\(stamp).h5"))
+        }
+        do {
+            return try RunLog.openOrCreate(at: path, searchSpace: space.text, seed: space.seeds.first ?? 0,
+                                           toolVersion: StudyRun.toolVersion, attributes: logAttributes)
+        } catch let e as StoreError where e.description.contains("another search space") {
+            throw StudyError("\(path): this results folder holds a run of a different version of \(space.file); rerun with --force to start afresh (the old log is kept beside it), or set another 'output:'")
+        }
+    }
+
+    public nonisolated(unsafe) static var toolVersion = "0.1.0"
+
+    /// What `layersplit front` and `best` need to report from the log alone.
+    var logAttributes: [String: String] {
+        ["study": space.study, "model": modelSpec.description, "task_names": taskNames.joined(separator: "\n"),
+         "all_shared_params": String(domain.parameters.allSharedCount)]
+    }
+
+    /// The study over `storage`, with a runner that trains for real.
+    public func makeStudy(storage: TrialStorage) throws -> Study {
+        let runner = TrainingTrialRunner(
+            spec: modelSpec, recipe: space.training, evalEvery: space.evalEvery, train: trainSets,
+            evaluation: evaluationSets, pretrained: { [unowned self] in try self.pretrained(seed: $0) },
+            checkpoints: space.halving == nil ? nil : try FolderCheckpoints(folder: output + "/checkpoints"))
+        let study = Study(strategy: strategy(), seeds: space.seeds, steps: space.training.steps, halving: space.halving,
+                          storage: storage, runner: runner)
+        study.observer = observer
+        return study
+    }
+
+    /// Runs the study on the run log and writes the reports.
+    public func run(force: Bool = false) throws -> Study.Outcome {
+        let started = Date()
+        let storage = try RunLogStorage(log: try openLog(force: force))
+        let outcome = try makeStudy(storage: storage).optimize()
+        try writeReports(outcome, wallSeconds: Date().timeIntervalSince(started))
+        return outcome
+    }
+
+    /// The backbone weights seed `seed` starts from: the `pretrain.init` file, or this run's pretraining for the
+    /// seed (`pretrained/seed<k>.h5`, made once and reused by reruns and shards), or nil without pretraining.
+    public func pretrained(seed: UInt64) throws -> [String: Tensor]? {
+        if let cached = pretrainedCache[seed] { return cached }
+        var weights: [String: Tensor]?
+        if let path = space.pretrain.initPath {
+            weights = Pretraining.backbone(of: try WeightsFile.makeModel(from: path))
+        } else if space.pretrain.recipe.steps > 0 {
+            let path = output + "/pretrained/seed\(seed).h5"
+            if !FileManager.default.fileExists(atPath: path) {
+                try FileManager.default.createDirectory(atPath: output + "/pretrained", withIntermediateDirectories: true)
+                let model = try Pretraining.train(spec: modelSpec, train: trainSets, recipe: space.pretrain.recipe, seed: seed)
+                try WeightsFile.write(model, to: path, attributes: ["pretrained_for": space.study, "seed": String(seed)])
+            }
+            weights = Pretraining.backbone(of: try WeightsFile.makeModel(from: path))
+        }
+        pretrainedCache[seed] = weights
+        return weights
+    }
+
+    /// The report of a finished run, read from its log alone.
+    public static func report(fromLog path: String) throws -> FrontReport {
+        let info = try RunLog.readInfo(at: path)
+        let results = try RunLog.records(at: path).compactMap { try RunLogStorage.result(from: $0, file: path) }
+        // Each mask's longest training is its full-length result; shorter ones were stopped by halving.
+        let all = Candidate.group(results)
+        let longest = Dictionary(all.map { ($0.mask, $0.steps) }, uniquingKeysWith: max)
+        return FrontReport(study: info.attributes["study"] ?? (path as NSString).lastPathComponent,
+                           taskNames: (info.attributes["task_names"] ?? "").split(separator: "\n").map(String.init),
+                           candidates: all.filter { $0.steps == longest[$0.mask] },
+                           pruned: all.filter { $0.steps != longest[$0.mask] },
+                           allSharedCount: Int(info.attributes["all_shared_params"] ?? "") ?? 0)
+    }
+
+    /// Writes candidates.csv, front.csv, front.json, front.svg and summary.md into the output folder.
+    public func writeReports(_ outcome: Study.Outcome, wallSeconds: Double) throws {
+        let report = FrontReport(study: space.study, taskNames: taskNames, candidates: outcome.candidates,
+                                 pruned: outcome.pruned, allSharedCount: domain.parameters.allSharedCount)
+        let provenance = SummaryWriter.Provenance(
+            command: command, wallSeconds: wallSeconds, machine: Self.machineDescription(),
+            trainingSteps: outcome.trainingSteps,
+            notes: ["model: \(modelSpec)", "budget: \(space.budget); strategy: \(space.strategy.rawValue)"
+                    + (space.halving.map { " with successive halving (min_steps \($0.minSteps), eta \($0.eta))" } ?? ""),
+                    "training: \(space.training.steps) steps, batch \(space.training.batchSize) per task, \(space.training.optimizer.rawValue) lr \(space.training.learningRate), \(space.training.schedule.rawValue) schedule; evaluation on the \(space.evaluation.rawValue) split; seeds \(space.seeds.map(String.init).joined(separator: ", "))"])
+        try Self.writeAtomically(TableWriter.candidatesCSV(report), to: output + "/candidates.csv")
+        try Self.writeAtomically(TableWriter.frontCSV(report), to: output + "/front.csv")
+        try Self.writeAtomically(TableWriter.frontJSON(report), to: output + "/front.json")
+        try Self.writeAtomically(FrontPlot.svg(report), to: output + "/front.svg")
+        try Self.writeAtomically(SummaryWriter.markdown(report, provenance: provenance), to: output + "/summary.md")
+    }
+
+    static func writeAtomically(_ text: String, to path: String) throws {
+        let temp = path + ".tmp-\(getpid())"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: temp))
+        guard rename(temp, path) == 0 else {
+            unlink(temp)
+            throw StudyError("\(path): cannot be written (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    static func machineDescription() -> String {
+        var cpu = "unknown CPU"
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }) {
+            cpu = line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? cpu
+        }
+        return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Threads.count) engine thread(s), OpenBLAS \(BLAS.coreName)"
+    }
+}

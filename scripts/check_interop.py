@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""PyTorch <-> LayerSplit interoperability check (part of `make bench`).
+
+For each reference model and mask: build bench/pytorch_ref.py's model (seeded) and its fixed batch, write its
+weights with scripts/torch_to_h5.py's export, and let both engines
+  1. run the batch forward (training mode) and compare the logits      (max abs diff < 1e-4),
+  2. take 10 SGD steps (lr 0.01, momentum 0.9, no weight decay, BatchNorm in training mode) and compare the
+     loss after them                                                     (relative diff < 1e-3),
+  3. read LayerSplit's trained weights back into PyTorch (scripts/h5_to_torch.py) and compare them with
+     PyTorch's trained weights (max abs diff < 1e-2: a layout bug shows as O(0.1)).
+
+    .venv-bench/bin/python scripts/check_interop.py --layersplit .build/release/layersplit
+
+Exit status 0 when every check passes, 1 otherwise, 3 when torch or h5py is missing.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+try:
+    import h5py
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as exc:
+    print(f"check_interop: PyTorch, numpy or h5py is unavailable: {exc}", file=sys.stderr)
+    sys.exit(3)
+
+import h5_to_torch  # noqa: E402
+import layersplit_h5 as lh  # noqa: E402
+import torch_to_h5  # noqa: E402
+
+LOGITS_TOL = 1e-4
+LOSS_REL_TOL = 1e-3
+WEIGHTS_TOL = 1e-2
+STEPS, LR, MOMENTUM = 10, 0.01, 0.9
+CASES = [("mlp", "SSSS"), ("mlp", "TTSS"), ("cnn", "SSSS"), ("cnn", "STTS")]
+
+
+def reference_logits(net, x):
+    """bench/pytorch_ref.py's MultiTaskNet.forward, returning the logits instead of the loss."""
+    for unit, m in zip(net.units, net.mask):
+        x = unit(x) if m == "S" else torch.cat([c(xt) for c, xt in zip(unit, x.split(net.b))])
+    if net.pool:
+        x = x.mean(dim=(2, 3))
+    return [head(xt) for head, xt in zip(net.heads, x.split(net.b))]
+
+
+def check(case, layersplit, folder):
+    import pytorch_ref
+    model, mask = case
+    torch.manual_seed(0)
+    net, x, y = pytorch_ref.build(model, mask)          # seeded weights, fixed batch, training mode
+    desc = torch_to_h5.REFERENCE[model]
+    tag = f"{model}-{mask}"
+    weights, batch, out, trained = (os.path.join(folder, f"{tag}-{n}.h5") for n in ("weights", "batch", "out", "trained"))
+    torch_to_h5.export(net.state_dict(), desc, mask, weights)
+    rows = [net.b] * len(desc["task_classes"])
+    with h5py.File(batch, "w") as f:                      # LayerSplit's layout: NHWC images
+        xs = x.numpy()
+        f["x"] = np.ascontiguousarray(xs.transpose(0, 2, 3, 1) if xs.ndim == 4 else xs).astype(np.float32)
+        f["y"] = y.numpy().astype(np.int64)
+        f["rows_per_task"] = np.array(rows, dtype=np.int64)
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    r = subprocess.run([layersplit, "bench", "interop", "--weights", weights, "--batch", batch, "--out", out,
+                        "--weights-out", trained, "--steps", str(STEPS), "--lr", str(LR), "--momentum", str(MOMENTUM)],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return {"case": tag, "ok": False, "error": r.stderr.strip() or r.stdout.strip()}
+
+    # PyTorch: the same sequence (the logits forward updates BatchNorm's running statistics, as LayerSplit's does).
+    logits = [t.detach().numpy() for t in reference_logits(net, x)]
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=0)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad(set_to_none=True)
+        loss = net(x, y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        final = net(x, y).item()
+
+    with h5py.File(out, "r") as f:
+        ls_logits = [f[f"logits/t{t}"][()] for t in range(len(rows))]
+        ls_losses = f["losses"][()]
+        ls_final = float(f["final_loss"][()])
+    logits_diff = max(float(np.abs(a - b).max()) for a, b in zip(logits, ls_logits))
+    loss_rel = abs(final - ls_final) / abs(final)
+    step_rel = max(abs(a - b) / abs(a) for a, b in zip(losses, ls_losses))
+
+    # LayerSplit's trained weights, read back into PyTorch, against PyTorch's trained weights.
+    back, _, _ = h5_to_torch.load(trained)
+    mine = lh.from_state_dict(back.state_dict())
+    theirs = lh.reference_to_layersplit(net.state_dict(), desc, mask)
+    assert set(mine) == set(theirs), (set(mine) ^ set(theirs))
+    weights_diff = max(float(np.abs(mine[k] - theirs[k]).max()) for k in mine)
+
+    ok = logits_diff < LOGITS_TOL and loss_rel < LOSS_REL_TOL and weights_diff < WEIGHTS_TOL
+    return {"case": tag, "ok": ok, "logits": logits_diff, "loss_rel": loss_rel, "step_rel": step_rel,
+            "weights": weights_diff, "final_torch": final, "final_layersplit": ls_final}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layersplit", default=os.path.join(ROOT, ".build", "release", "layersplit"))
+    p.add_argument("--cases", nargs="*", default=[f"{m}-{k}" for m, k in CASES],
+                   help="model-mask pairs, e.g. mlp-SSSS cnn-STTS")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    failed = False
+    print(f"| case | logits max abs diff (< {LOGITS_TOL:g}) | loss after {STEPS} SGD steps: torch / LayerSplit "
+          f"| rel diff (< {LOSS_REL_TOL:g}) | max rel diff of the {STEPS} step losses "
+          f"| trained weights max abs diff (< {WEIGHTS_TOL:g}) | |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for c in a.cases:
+            model, mask = c.split("-")
+            r = check((model, mask.upper()), a.layersplit, folder)
+            failed |= not r["ok"]
+            if "error" in r:
+                print(f"| {r['case']} | error: {r['error']} | | | | | FAIL |")
+                continue
+            print(f"| {r['case']} | {r['logits']:.2e} | {r['final_torch']:.6f} / {r['final_layersplit']:.6f} "
+                  f"| {r['loss_rel']:.2e} | {r['step_rel']:.2e} | {r['weights']:.2e} | {'ok' if r['ok'] else 'FAIL'} |",
+                  flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Read LayerSplit weights (docs/FORMATS.md) into PyTorch.
+
+    python scripts/h5_to_torch.py weights.h5 state_dict.pt     # the module's state_dict, torch.save()d
+    python scripts/h5_to_torch.py weights.h5                   # just check that it loads, and summarise
+
+From Python: `net, desc, mask = h5_to_torch.load("weights.h5")` gives a torch.nn.Module equal to LayerSplit's
+model (NCHW inputs; `net(x, rows_per_task)` returns one logits tensor per task).
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import layersplit_h5 as lh  # noqa: E402
+
+
+def load(path):
+    """(module, model description, mask) with every tensor of the file loaded."""
+    desc, mask, tensors, _ = lh.read_weights(path)
+    net = lh.build_model(desc, mask)
+    missing, unexpected = net.load_state_dict(lh.to_state_dict(tensors), strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: tensors do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return net, desc, mask
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("weights")
+    p.add_argument("out", nargs="?")
+    a = p.parse_args()
+    net, desc, mask = load(a.weights)
+    n = sum(t.numel() for t in net.state_dict().values())
+    print(f"{a.weights}: units {', '.join(desc['units'])}; mask {mask}; {n} values loaded")
+    if a.out:
+        torch.save(net.state_dict(), a.out)
+        print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

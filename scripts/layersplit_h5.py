@@ -1,0 +1,250 @@
+"""LayerSplit's HDF5 weights layout from Python (h5py + PyTorch): the other side of docs/FORMATS.md.
+
+    import layersplit_h5 as lh
+    desc, mask, tensors, attrs = lh.read_weights("weights.h5")      # numpy arrays, PyTorch layouts
+    net = lh.build_model(desc, mask)                               # a torch.nn.Module equal to LayerSplit's
+    net.load_state_dict(lh.to_state_dict(tensors), strict=False)   # (BatchNorm's num_batches_tracked is not stored)
+    lh.write_weights("out.h5", desc, mask, lh.from_state_dict(net.state_dict()))
+
+A weights file holds one float32 dataset per tensor under /weights, named by LayerSplit's key
+(`u01/fc.weight`, `u02/t1/conv.weight`, `head/t0/bias`), already in PyTorch's layouts (conv [out, in, kh, kw];
+a linear unit reading an image takes its input flattened in (c, h, w) order, as nn.Flatten does on NCHW).
+Root attributes: format, format_version, model (JSON: input_shape [H, W, C] or [features], units, task_classes),
+mask, layout ("pytorch").
+"""
+
+import datetime
+import json
+import re
+from collections import OrderedDict
+
+import h5py
+import numpy as np
+
+FORMAT_WEIGHTS = "layersplit-weights"
+FORMAT_VERSION = 1
+STR = h5py.string_dtype("utf-8")
+
+
+# ---- The file -------------------------------------------------------------------
+
+def write_weights(path, desc, mask, tensors, attrs=None):
+    """Write `tensors` ({LayerSplit key: array in PyTorch layout}) with the model description `desc`
+    ({"input_shape", "units", "task_classes"}) and `mask` ("TTSS")."""
+    with h5py.File(path, "w") as f:
+        f.attrs.create("format", FORMAT_WEIGHTS, dtype=STR)
+        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        f.attrs.create("created", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), dtype=STR)
+        f.attrs.create("model", json.dumps(desc, sort_keys=True), dtype=STR)
+        f.attrs.create("mask", mask, dtype=STR)
+        f.attrs.create("layout", "pytorch", dtype=STR)
+        for k, v in sorted((attrs or {}).items()):
+            f.attrs.create(k, str(v), dtype=STR)
+        g = f.create_group("weights")
+        for key, value in sorted(tensors.items()):
+            a = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+            opts = dict(compression="gzip", compression_opts=4, shuffle=True) if a.nbytes >= 4096 else {}
+            g.create_dataset(key, data=a, **opts)
+
+
+def read_weights(path):
+    """(desc, mask, {key: float32 array}, {attribute: str}) of a weights file or checkpoint."""
+    with h5py.File(path, "r") as f:
+        attrs = {k: _text(v) for k, v in f.attrs.items()}
+        fmt = attrs.get("format")
+        if fmt not in ("layersplit-weights", "layersplit-checkpoint"):
+            raise ValueError(f"{path}: not a LayerSplit weights file (format {fmt!r})")
+        if attrs.get("layout", "pytorch") != "pytorch":
+            raise ValueError(f"{path}: /@layout {attrs['layout']!r} is unknown")
+        desc = json.loads(attrs["model"])
+        tensors = {}
+        f["weights"].visititems(lambda name, obj: tensors.__setitem__(name, obj[()])
+                                if isinstance(obj, h5py.Dataset) else None)
+        return desc, attrs["mask"], tensors, attrs
+
+
+def _text(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# ---- Keys -------------------------------------------------------------------------
+
+def to_state_dict(tensors):
+    """LayerSplit keys → the state_dict keys of build_model's module (`u01/t1/fc.weight` → `units.u01.t1.fc.weight`)."""
+    import torch
+    out = OrderedDict()
+    for key, v in tensors.items():
+        parts = key.split("/")
+        prefix = "heads" if parts[0] == "head" else "units." + parts[0]
+        rest = parts[1:]
+        out[".".join([prefix] + rest)] = torch.from_numpy(np.array(v, dtype=np.float32))
+    return out
+
+
+def from_state_dict(state_dict):
+    """build_model's state_dict → {LayerSplit key: numpy array} (num_batches_tracked is dropped)."""
+    out = {}
+    for name, t in state_dict.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        parts = name.split(".")
+        if parts[0] == "heads":                       # heads.t0.weight
+            key = f"head/{parts[1]}/" + ".".join(parts[2:])
+        else:                                         # units.u01[.t1].fc.weight
+            unit, rest = parts[1], parts[2:]
+            if rest and re.fullmatch(r"t\d+", rest[0]):
+                unit, rest = f"{unit}/{rest[0]}", rest[1:]
+            key = unit + "/" + ".".join(rest)
+        out[key] = t.detach().cpu().numpy().astype(np.float32)
+    return out
+
+
+def reference_to_layersplit(state_dict, desc, mask):
+    """A state_dict of bench/pytorch_ref.py's MultiTaskNet → {LayerSplit key: numpy array}.
+
+    Its naming: units.<u>[.<t>].<...> (ModuleList index u, copy t for task-specific units), heads.<t>.*;
+    a linear unit is Sequential(Linear, ReLU) (0.weight), a conv unit Sequential(Conv2d, BatchNorm2d, ReLU)
+    (0.*, 1.*), a residual unit one BasicBlock (conv1, bn1, conv2, bn2, shortcut.0 conv, shortcut.1 BN).
+    """
+    out = {}
+    for name, t in state_dict.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        parts = name.split(".")
+        if parts[0] == "heads":
+            out[f"head/t{parts[1]}/" + ".".join(parts[2:])] = t.detach().cpu().numpy()
+            continue
+        u = int(parts[1])
+        rest = parts[2:]
+        unit = f"u{u + 1:02d}"
+        if mask[u] == "T":
+            unit, rest = f"{unit}/t{rest[0]}", rest[1:]
+        kind = parse_unit(desc["units"][u])["kind"]
+        if kind == "linear":
+            layer = {"0": "fc"}[rest[0]]
+            rest = [layer] + rest[1:]
+        elif kind == "conv":
+            layer = {"0": "conv", "1": "bn"}[rest[0]]
+            rest = [layer] + rest[1:]
+        else:
+            if rest[0] == "shortcut":
+                rest = ["shortcut", {"0": "conv", "1": "bn"}[rest[1]]] + rest[2:]
+            rest = ["block0"] + rest
+        out[unit + "/" + ".".join(rest)] = t.detach().cpu().numpy()
+    return out
+
+
+# ---- The model --------------------------------------------------------------------
+
+def parse_unit(text):
+    """`linear:512`, `conv:32[:k3][:s2][:pool]`, `residual:64[:s2][:b2]` → dict."""
+    parts = text.split(":")
+    u = {"kind": parts[0], "size": int(parts[1]), "kernel": 3, "stride": 1, "blocks": 1, "pool": False}
+    for opt in parts[2:]:
+        if opt == "pool":
+            u["pool"] = True
+        else:
+            u[{"k": "kernel", "s": "stride", "b": "blocks"}[opt[0]]] = int(opt[1:])
+    return u
+
+
+def build_model(desc, mask):
+    """The PyTorch module LayerSplit's MultiTaskModel computes (NCHW), with state_dict keys that map 1:1 onto
+    LayerSplit's keys (see to_state_dict)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class LinearUnit(nn.Module):
+        def __init__(self, fan_in, width):
+            super().__init__()
+            self.fc = nn.Linear(fan_in, width)
+
+        def forward(self, x):
+            return F.relu(self.fc(x.flatten(1)))
+
+    class ConvUnit(nn.Module):
+        def __init__(self, c_in, u):
+            super().__init__()
+            self.conv = nn.Conv2d(c_in, u["size"], u["kernel"], stride=u["stride"], padding=u["kernel"] // 2, bias=False)
+            self.bn = nn.BatchNorm2d(u["size"])
+            self.pool = u["pool"]
+
+        def forward(self, x):
+            x = F.relu(self.bn(self.conv(x)))
+            return F.max_pool2d(x, 2, 2) if self.pool else x
+
+    class Block(nn.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.shortcut = None
+            if stride != 1 or c_in != c_out:
+                self.shortcut = nn.Sequential(OrderedDict(
+                    conv=nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), bn=nn.BatchNorm2d(c_out)))
+
+        def forward(self, x):
+            h = F.relu(self.bn1(self.conv1(x)))
+            r = self.bn2(self.conv2(h))
+            return F.relu(r + (self.shortcut(x) if self.shortcut is not None else x))
+
+    class ResidualUnit(nn.Module):
+        def __init__(self, c_in, u):
+            super().__init__()
+            for b in range(u["blocks"]):
+                self.add_module(f"block{b}", Block(c_in if b == 0 else u["size"], u["size"], u["stride"] if b == 0 else 1))
+
+        def forward(self, x):
+            for block in self.children():
+                x = block(x)
+            return x
+
+    class LayerSplitNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mask = mask
+            shape = list(desc["input_shape"])                  # [features] or [H, W, C]
+            units = OrderedDict()
+            for i, text in enumerate(desc["units"]):
+                u = parse_unit(text)
+                if u["kind"] == "linear":
+                    make = lambda fan_in=int(np.prod(shape)), w=u["size"]: LinearUnit(fan_in, w)
+                    shape = [u["size"]]
+                else:
+                    make = lambda c_in=shape[2], u=u: (ConvUnit if u["kind"] == "conv" else ResidualUnit)(c_in, u)
+                    h, w = shape[0], shape[1]
+                    k, s = (u["kernel"], u["stride"]) if u["kind"] == "conv" else (3, u["stride"])
+                    h, w = (h + 2 * (k // 2) - k) // s + 1, (w + 2 * (k // 2) - k) // s + 1
+                    if u.get("pool"):
+                        h, w = h // 2, w // 2
+                    shape = [h, w, u["size"]]
+                tasks = len(desc["task_classes"])
+                units[f"u{i + 1:02d}"] = make() if mask[i] == "S" else nn.ModuleDict(
+                    OrderedDict((f"t{t}", make()) for t in range(tasks)))
+            self.units = nn.ModuleDict(units)
+            self.pool = len(shape) == 3
+            features = shape[2] if self.pool else int(np.prod(shape))
+            self.heads = nn.ModuleDict(OrderedDict((f"t{t}", nn.Linear(features, c))
+                                                   for t, c in enumerate(desc["task_classes"])))
+
+        def forward(self, x, rows_per_task):
+            """x: [N, C, H, W] or [N, features], task after task; returns one logits tensor per task."""
+            for (name, unit), m in zip(self.units.items(), self.mask):
+                if m == "S":
+                    x = unit(x)
+                else:
+                    x = torch.cat([unit[f"t{t}"](xt) for t, xt in enumerate(x.split(rows_per_task))])
+            if self.pool:
+                x = x.mean(dim=(2, 3))
+            return [self.heads[f"t{t}"](xt) for t, xt in enumerate(x.split(rows_per_task))]
+
+    return LayerSplitNet()

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Write a PyTorch state_dict of a reference model into LayerSplit's weights layout (docs/FORMATS.md).
+
+    python scripts/torch_to_h5.py --model cnn --mask SSSS out.h5                  # the freshly built reference
+    python scripts/torch_to_h5.py --model mlp --mask TTSS --state-dict sd.pt out.h5
+
+The reference models are bench/pytorch_ref.py's MultiTaskNet (MLP: 784 -> 4 x Linear 512; CNN: stem conv 32 +
+basic blocks 32, 64/2, 128/2 on 1x28x28). A state_dict of scripts/layersplit_h5.py's build_model (keys
+`units.u01...`) is accepted too, for any model given by --units/--input-shape/--classes.
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+import layersplit_h5 as lh  # noqa: E402
+
+REFERENCE = {
+    "mlp": {"input_shape": [784], "units": ["linear:512"] * 4, "task_classes": [10] * 4},
+    "cnn": {"input_shape": [28, 28, 1], "units": ["conv:32", "residual:32", "residual:64:s2", "residual:128:s2"],
+            "task_classes": [10] * 4},
+}
+
+
+def export(state_dict, desc, mask, out, attrs=None):
+    """Write `state_dict` (reference naming or build_model naming) to `out`."""
+    if any(k.startswith("units.u") for k in state_dict):
+        tensors = lh.from_state_dict(state_dict)
+    else:
+        tensors = lh.reference_to_layersplit(state_dict, desc, mask)
+    lh.write_weights(out, desc, mask, tensors, dict({"tool_version": "torch_to_h5.py"}, **(attrs or {})))
+    return tensors
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out")
+    p.add_argument("--model", choices=sorted(REFERENCE), default="mlp")
+    p.add_argument("--mask", default="SSSS")
+    p.add_argument("--state-dict", help="a torch.save()d state_dict (default: a freshly built reference model)")
+    a = p.parse_args()
+    desc = REFERENCE[a.model]
+    mask = a.mask.upper()
+    if a.state_dict:
+        sd = torch.load(a.state_dict, map_location="cpu")
+    else:
+        import pytorch_ref
+        net, _, _ = pytorch_ref.build(a.model, mask)
+        sd = net.state_dict()
+    tensors = export(sd, desc, mask, a.out, {"source": a.state_dict or f"bench/pytorch_ref.py {a.model}"})
+    print(f"wrote {a.out}: {len(tensors)} tensors, {sum(v.size for v in tensors.values())} floats, mask {mask}")
+
+
+if __name__ == "__main__":
+    main()
