@@ -26,7 +26,7 @@ build: setup
 
 ## run: the main job on the built-in default
 run: build
-	$(BIN) train
+	$(BIN) search search-spaces/quickstart.yaml
 
 ## test: build and run every test (release mode)
 test: setup

@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "_MallocCounter", path: "Sources/_MallocCounter"),
         .testTarget(name: "LayerSplitEngineTests", dependencies: ["LayerSplitEngine", "_MallocCounter"]),
         .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine"]),
-        .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine"]),
+        .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine", "LayerSplitStore"]),
         .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitReportTests", dependencies: ["LayerSplitReport", "LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine"]),

@@ -393,8 +393,8 @@ extension DataSpec {
             default: break
             }
         }
-        if kind == .multiTask, let c = s.clusters, c < (s.classes ?? 4) {
-            throw field.error("the multi-task suite needs at least as many clusters (\(c)) as classes (\(s.classes ?? 4))")
+        if kind == .multiTask, (s.clusters ?? 16) < (s.classes ?? 4) {
+            throw field.error("the multi-task suite needs at least as many clusters (\(s.clusters ?? 16)) as classes (\(s.classes ?? 4)); set 'clusters:'")
         }
         return s
     }

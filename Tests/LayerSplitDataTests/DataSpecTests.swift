@@ -118,6 +118,7 @@ final class DataSpecTests: XCTestCase {
             ("data:\n  tasks: [{name: a, source: {idx: /x}}]\n  synthetic: {kind: multi-task}\n", ["space.yaml:2: data", "not both"]),
             ("data:\n  synthetic: {kind: multi-everything}\n", ["space.yaml:2: data.synthetic.kind", "multi-domain or multi-task"]),
             ("data:\n  synthetic: {kind: multi-domain, clusters: 4}\n", ["data.synthetic.clusters", "multi-task suite"]),
+            ("data:\n  synthetic: {kind: multi-task, classes: 20}\n", ["space.yaml:2: data.synthetic", "clusters (16)", "classes (20)"]),
             ("data:\n  tasks:\n    - name: a\n      source: {idx: /x}\n      classes: 1\n", ["space.yaml:5: data.tasks[0].classes: must be at least 2"]),
             ("data:\n  tasks:\n    - name: a\n      source: {idx: /x}\n      classes: 4\n      labels: {subset: [1, 6]}\n",
              ["space.yaml:6: data.tasks[0].labels", "class 6"]),

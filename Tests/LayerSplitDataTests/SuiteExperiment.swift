@@ -23,7 +23,7 @@ final class SuiteExperiment: XCTestCase {
     func testMaskOrderingOnBuiltInSuites() throws {
         let env = ProcessInfo.processInfo.environment
         guard env["LAYERSPLIT_SUITE_EXPERIMENT"] != nil else {
-            throw XCTSkip("set LAYERSPLIT_SUITE_EXPERIMENT=1 to run the synthetic-suite experiment (about a minute)")
+            throw XCTSkip("set LAYERSPLIT_SUITE_EXPERIMENT=1 to run the synthetic-suite experiment (a few seconds)")
         }
         func num(_ k: String, _ d: Double) -> Double { env[k].flatMap(Double.init) ?? d }
         let steps = Int(num("STEPS", 300))
