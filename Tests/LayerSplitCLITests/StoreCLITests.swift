@@ -4,39 +4,7 @@ import XCTest
 
 /// `layersplit pretrain`, `train --init`, `inspect` and the store's error messages, end to end through the
 /// built binary; and the files it writes as `h5dump` reads them.
-final class StoreCLITests: XCTestCase {
-    var folder: URL!
-
-    override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("layersplit-cli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
-
-    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
-
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    func run(_ executable: URL, _ arguments: [String]) throws -> Result {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
-
-    func layersplit(_ arguments: String...) throws -> Result { try run(try binary(), arguments) }
-
+final class StoreCLITests: CLITestCase {
     /// Pretrains a small backbone into `weights.h5`.
     func pretrain(_ name: String = "weights.h5", units: String = "linear:16,linear:16") throws -> String {
         let w = path(name)
@@ -141,20 +109,4 @@ final class StoreCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.hasPrefix("Error: \(text): not an HDF5 file"), r.stderr)
     }
 
-    func binary() throws -> URL {
-        if let env = ProcessInfo.processInfo.environment["LAYERSPLIT_BIN"] { return URL(fileURLWithPath: env) }
-        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        var folder = exe.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = folder.appendingPathComponent("layersplit")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/layersplit")
-        guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
-            throw XCTSkip("the layersplit binary is not built (swift build -c release); set LAYERSPLIT_BIN to its path")
-        }
-        return fallback
-    }
 }
