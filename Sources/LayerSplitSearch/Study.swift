@@ -6,6 +6,11 @@ import LayerSplitEngine
 ///
 /// Resuming is rerunning: the plan is a deterministic function of the strategy and the finished trials, so a
 /// killed study, started again on the same storage, plans the same rounds and trains only what is missing.
+///
+/// Sharding rests on the same property: a trial's result depends only on its key and the search space, so
+/// several processes can each train a disjoint share of a stage (`assign`) into their own storage; one that
+/// finds another's trials missing stops with `waitingForOtherShards`, and a study over the union of their
+/// storages plans and returns exactly what one process would have.
 public final class Study {
     public let strategy: SearchStrategy
     public let seeds: [UInt64]
@@ -17,6 +22,10 @@ public final class Study {
     public var observer: StudyObserver?
     /// Only trials for which this returns true are trained here (sharding); others must come from storage.
     public var owns: (TrialKey) -> Bool = { _ in true }
+    /// Sharding by stage: given each stage's trials, the ones this process trains (nil: all of them). A shard
+    /// computes the same assignment as every other shard because it sees the whole stage, stored trials
+    /// included; trials outside the set must come from storage. Combined with `owns` (both must agree).
+    public var assign: ((Stage) -> Set<TrialKey>)?
 
     public init(strategy: SearchStrategy, seeds: [UInt64], steps: Int, halving: SuccessiveHalving? = nil,
                 storage: TrialStorage, runner: TrialRunner) {
@@ -39,6 +48,29 @@ public final class Study {
         public var rounds: Int
         /// True when a shard could not finish because trials owned by other shards are missing.
         public var waitingForOtherShards: Bool
+        /// When waiting: the stage that cannot finish, and its trials that are neither stored nor trained here.
+        public var waitingStage: Stage? = nil
+        public var missing: [TrialKey] = []
+    }
+
+    /// A set of trials that can be trained in parallel: one round's trials at one training length (the whole
+    /// round, or one successive-halving rung of it). The next stage depends on this one's results.
+    public struct Stage: Hashable, Sendable, CustomStringConvertible {
+        /// Stages in the order the study reaches them, from 0.
+        public var index: Int
+        public var round: Int
+        /// The successive-halving rung within the round (0 of 1 without halving).
+        public var rung: Int
+        public var rungs: Int
+        /// Every trial of the stage, in the order the study obtains them (stored ones too).
+        public var keys: [TrialKey]
+        /// The steps of the previous rung, which these trials continue; nil for the first rung.
+        public var continuingFrom: Int?
+
+        /// `stage 2 (round 1, rung 2/3)`, for messages.
+        public var description: String {
+            "stage \(index) (round \(round + 1)" + (rungs > 1 ? ", rung \(rung + 1)/\(rungs)" : "") + ")"
+        }
     }
 
     /// Runs the study to the end (or as far as this shard can go).
@@ -47,6 +79,7 @@ public final class Study {
         var pruned: [Candidate] = []
         var round = 0
         var trainingSteps = 0
+        var stageIndex = 0
         while let masks = strategy.nextRound(after: evaluated, round: round) {
             let fresh = masks.filter { m in !evaluated.contains { $0.mask == m } }
             let rungs = halving?.rungs(fullSteps: steps) ?? [steps]
@@ -54,16 +87,28 @@ public final class Study {
             for (r, rungSteps) in rungs.enumerated() {
                 let previous = r > 0 ? rungs[r - 1] : nil
                 let keys = alive.flatMap { m in seeds.map { TrialKey(mask: m, seed: $0, steps: rungSteps) } }
+                let stage = Stage(index: stageIndex, round: round, rung: r, rungs: rungs.count, keys: keys,
+                                  continuingFrom: previous)
+                stageIndex += 1
+                let assigned = assign?(stage)
                 observer?.roundStarted(round: round, rung: r, rungs: rungs.count, trials: keys.count)
                 var results: [TrialResult] = []
+                var missing: [TrialKey] = []
+                // Every trial of the stage this process can obtain, before giving up on the missing ones: a shard
+                // trains all of its share even when another shard's trials come first in the order.
                 for key in keys {
                     let from = previous.map { TrialKey(mask: key.mask, seed: key.seed, steps: $0) }
-                    guard let result = try obtain(key, continuing: from, round: round) else {
-                        return Outcome(candidates: evaluated, pruned: pruned, trainingSteps: trainingSteps,
-                                       rounds: round, waitingForOtherShards: true)
+                    let mine = owns(key) && (assigned?.contains(key) ?? true)
+                    guard let result = try obtain(key, continuing: from, round: round, owned: mine) else {
+                        missing.append(key)
+                        continue
                     }
                     trainingSteps += result.stepsTrained
                     results.append(result)
+                }
+                if !missing.isEmpty {
+                    return Outcome(candidates: evaluated, pruned: pruned, trainingSteps: trainingSteps,
+                                   rounds: round, waitingForOtherShards: true, waitingStage: stage, missing: missing)
                 }
                 let candidates = Candidate.group(results)
                 if r == rungs.count - 1 {
@@ -82,12 +127,12 @@ public final class Study {
 
     /// The stored result of `key`, or a new one trained now when this shard owns it; nil when another shard
     /// owns it and has not stored it yet.
-    private func obtain(_ key: TrialKey, continuing from: TrialKey?, round: Int) throws -> TrialResult? {
+    private func obtain(_ key: TrialKey, continuing from: TrialKey?, round: Int, owned: Bool) throws -> TrialResult? {
         if let stored = storage.result(for: key) {
             observer?.trialSkipped(key)
             return stored
         }
-        guard owns(key) else { return nil }
+        guard owned else { return nil }
         observer?.trialStarted(key, round: round)
         let continuing = from.flatMap { storage.result(for: $0) != nil ? $0 : nil }
         var result = try runner.run(key, continuing: continuing) { observer?.trialProgress(key, $0) }

@@ -86,18 +86,23 @@ public final class StudyRun {
 
     /// What `layersplit front` and `best` need to report from the log alone.
     var logAttributes: [String: String] {
-        ["study": space.study, "model": modelSpec.description, "task_names": taskNames.joined(separator: "\n"),
-         "all_shared_params": String(domain.parameters.allSharedCount)]
+        ["study": space.study, "model": modelSpec.description, "task_names": String(decoding: try! JSONEncoder().encode(taskNames), as: UTF8.self),
+         "all_shared_params": String(domain.parameters.allSharedCount),
+         // Where the search space was read from, so that `layersplit merge` resolves its relative data paths.
+         "search_space_file": URL(fileURLWithPath: space.file).standardizedFileURL.path]
     }
 
-    /// The study over `storage`, with a runner that trains for real.
-    public func makeStudy(storage: TrialStorage) throws -> Study {
+    /// The study over `storage`, with a runner that trains for real; the search space's strategy and halving
+    /// unless others are given (the search benchmark runs several strategies over one log).
+    public func makeStudy(storage: TrialStorage, strategy: SearchStrategy? = nil,
+                          halving: SuccessiveHalving?? = nil) throws -> Study {
+        let halving = halving ?? space.halving
         let runner = TrainingTrialRunner(
             spec: modelSpec, recipe: space.training, evalEvery: space.evalEvery, train: trainSets,
             evaluation: evaluationSets, pretrained: { [unowned self] in try self.pretrained(seed: $0) },
-            checkpoints: space.halving == nil ? nil : try FolderCheckpoints(folder: output + "/checkpoints"))
-        let study = Study(strategy: strategy(), seeds: space.seeds, steps: space.training.steps, halving: space.halving,
-                          storage: storage, runner: runner)
+            checkpoints: halving == nil ? nil : try FolderCheckpoints(folder: output + "/checkpoints"))
+        let study = Study(strategy: strategy ?? self.strategy(), seeds: space.seeds, steps: space.training.steps,
+                          halving: halving, storage: storage, runner: runner)
         study.observer = observer
         return study
     }
@@ -122,8 +127,14 @@ public final class StudyRun {
             let path = output + "/pretrained/seed\(seed).h5"
             if !FileManager.default.fileExists(atPath: path) {
                 try FileManager.default.createDirectory(atPath: output + "/pretrained", withIntermediateDirectories: true)
-                let model = try Pretraining.train(spec: modelSpec, train: trainSets, recipe: space.pretrain.recipe, seed: seed)
-                try WeightsFile.write(model, to: path, attributes: ["pretrained_for": space.study, "seed": String(seed)])
+                // Shards of one run may need the same seed at once: one trains it, the others wait for the file
+                // rather than training it again (the file itself is replaced atomically either way).
+                let lock = try FileLock.lock(output + "/pretrained/.seed\(seed).lock")
+                defer { lock.unlock() }
+                if !FileManager.default.fileExists(atPath: path) {
+                    let model = try Pretraining.train(spec: modelSpec, train: trainSets, recipe: space.pretrain.recipe, seed: seed)
+                    try WeightsFile.write(model, to: path, attributes: ["pretrained_for": space.study, "seed": String(seed)])
+                }
             }
             weights = Pretraining.backbone(of: try WeightsFile.makeModel(from: path))
         }
@@ -139,7 +150,7 @@ public final class StudyRun {
         let all = Candidate.group(results)
         let longest = Dictionary(all.map { ($0.mask, $0.steps) }, uniquingKeysWith: max)
         return FrontReport(study: info.attributes["study"] ?? (path as NSString).lastPathComponent,
-                           taskNames: (info.attributes["task_names"] ?? "").split(separator: "\n").map(String.init),
+                           taskNames: (info.attributes["task_names"]).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? [],
                            candidates: all.filter { $0.steps == longest[$0.mask] },
                            pruned: all.filter { $0.steps != longest[$0.mask] },
                            allSharedCount: Int(info.attributes["all_shared_params"] ?? "") ?? 0)

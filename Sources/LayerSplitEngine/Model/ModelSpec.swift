@@ -1,8 +1,9 @@
 /// One allocatable piece of a backbone: the granularity at which a mask decides sharing.
 public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable, Codable {
-        /// Linear(→ width) + ReLU.
-        case linear(width: Int)
+        /// Linear(→ width) + ReLU. `adapterRank` is the rank r of the unit's per-task adapters when it is in the
+        /// adapter state (`linear:128:r4`; default 8); it does not change the shared unit.
+        case linear(width: Int, adapterRank: Int = UnitSpec.defaultAdapterRank)
         /// Conv2d(kernel, stride, padding kernel/2, no bias) + BatchNorm + ReLU, optionally followed by 2x2 max
         /// pooling.
         case conv(channels: Int, kernel: Int, stride: Int, pool: Bool)
@@ -17,7 +18,12 @@ public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public init(_ kind: Kind) { self.kind = kind }
 
-    public static func linear(_ width: Int) -> UnitSpec { UnitSpec(.linear(width: width)) }
+    /// The rank of a linear unit's adapters unless its description says otherwise (`:rN`).
+    public static let defaultAdapterRank = 8
+
+    public static func linear(_ width: Int, adapterRank: Int = defaultAdapterRank) -> UnitSpec {
+        UnitSpec(.linear(width: width, adapterRank: adapterRank))
+    }
     public static func conv(_ channels: Int, kernel: Int = 3, stride: Int = 1, pool: Bool = false) -> UnitSpec {
         UnitSpec(.conv(channels: channels, kernel: kernel, stride: stride, pool: pool))
     }
@@ -25,8 +31,8 @@ public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
         UnitSpec(.residual(channels: channels, stride: stride, blocks: blocks))
     }
 
-    /// Parses the compact form used on the command line and in model attributes: `linear:512`,
-    /// `conv:32` or `conv:32:k3:s2:pool`, `residual:64:s2` or `residual:64:s2:b2`.
+    /// Parses the compact form used on the command line and in model attributes: `linear:512` or `linear:512:r4`
+    /// (adapter rank 4), `conv:32` or `conv:32:k3:s2:pool`, `residual:64:s2` or `residual:64:s2:b2`.
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":").map(String.init)
         guard let name = parts.first else { throw EngineError.unknownUnitKind(text) }
@@ -36,14 +42,17 @@ public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
             }
             return v
         }
-        var kernel = 3, stride = 1, blocks = 1, pool = false
+        var kernel = 3, stride = 1, blocks = 1, pool = false, rank: Int?
         for opt in parts.dropFirst(2) {
-            if opt == "pool" { pool = true } else if opt.hasPrefix("k") { kernel = try int(String(opt.dropFirst()), "kernel") } else if opt.hasPrefix("s") { stride = try int(String(opt.dropFirst()), "stride") } else if opt.hasPrefix("b") { blocks = try int(String(opt.dropFirst()), "blocks") } else {
-                throw EngineError.invalidModel("unit '\(text)': unknown option '\(opt)' (use kN, sN, bN or pool)")
+            if opt == "pool" { pool = true } else if opt.hasPrefix("k") { kernel = try int(String(opt.dropFirst()), "kernel") } else if opt.hasPrefix("s") { stride = try int(String(opt.dropFirst()), "stride") } else if opt.hasPrefix("b") { blocks = try int(String(opt.dropFirst()), "blocks") } else if opt.hasPrefix("r") { rank = try int(String(opt.dropFirst()), "adapter rank") } else {
+                throw EngineError.invalidModel("unit '\(text)': unknown option '\(opt)' (use kN, sN, bN, rN or pool)")
             }
         }
+        if rank != nil && name != "linear" {
+            throw EngineError.invalidModel("unit '\(text)': the adapter rank rN is for linear units (a conv or residual unit's adapter is a full 1x1 convolution)")
+        }
         switch name {
-        case "linear": self = .linear(try int(parts.count > 1 ? parts[1] : nil, "width"))
+        case "linear": self = .linear(try int(parts.count > 1 ? parts[1] : nil, "width"), adapterRank: rank ?? Self.defaultAdapterRank)
         case "conv": self = .conv(try int(parts.count > 1 ? parts[1] : nil, "channels"), kernel: kernel, stride: stride, pool: pool)
         case "residual": self = .residual(try int(parts.count > 1 ? parts[1] : nil, "channels"), stride: stride, blocks: blocks)
         default: throw EngineError.unknownUnitKind(name)
@@ -52,16 +61,23 @@ public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public var description: String {
         switch kind {
-        case let .linear(w): return "linear:\(w)"
+        case let .linear(w, r): return "linear:\(w)" + (r != Self.defaultAdapterRank ? ":r\(r)" : "")
         case let .conv(c, k, s, p): return "conv:\(c)" + (k != 3 ? ":k\(k)" : "") + (s != 1 ? ":s\(s)" : "") + (p ? ":pool" : "")
         case let .residual(c, s, b): return "residual:\(c)" + (s != 1 ? ":s\(s)" : "") + (b != 1 ? ":b\(b)" : "")
         }
     }
 
+    /// The unit without its adapter options (the rank back at its default): the shared unit, which is what
+    /// pretrained weights fit. Two units with the same backbone hold the same shared tensors.
+    public var backbone: UnitSpec {
+        if case let .linear(w, _) = kind { return .linear(w) }
+        return self
+    }
+
     /// Builds the unit's layers for an input of per-example shape `input` (`[features]` or `[H, W, C]`).
     func build(input: [Int], rng: inout some RandomNumberGenerator) throws -> Sequential {
         switch kind {
-        case let .linear(width):
+        case let .linear(width, _):
             let features = input.reduce(1, *)
             return Sequential([Linear(features, width, rng: &rng), ReLU()], names: ["fc", "relu"])
         case let .conv(channels, kernel, stride, pool):
@@ -133,6 +149,11 @@ public struct ModelSpec: Hashable, Sendable, Codable, CustomStringConvertible {
         }
         guard inputShape.count == 1 || inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
             throw EngineError.invalidModel("input shape must be [features] or [H, W, C], got \(inputShape)")
+        }
+        for unit in units {
+            if case let .linear(_, rank) = unit.kind, rank < 1 {
+                throw EngineError.invalidModel("unit \(unit): the adapter rank must be a positive integer, got \(rank)")
+            }
         }
     }
 }

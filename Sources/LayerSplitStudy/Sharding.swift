@@ -1,0 +1,191 @@
+import Foundation
+import LayerSplitEngine
+import LayerSplitSearch
+
+/// One share of a sharded search: shard `index` of `count`, counting from 0 like Slurm array task ids.
+///
+/// Every shard plans the whole search and trains only the trials that `ShardPlan` assigns to its index, into
+/// its own log (`OUTPUT/shards/shard-I-of-N.h5`); `layersplit merge` combines the logs. A trial's result
+/// depends only on its key and the search space, so the merge equals a single-process run.
+public struct Shard: Hashable, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1 else { throw StudyError("a sharded search needs at least 1 shard, got \(count)") }
+        guard (0..<count).contains(index) else {
+            throw StudyError("shard index \(index) is out of range for \(count) shard\(count == 1 ? "" : "s"): use 0/\(count) to \(count - 1)/\(count) (shards count from 0, like Slurm array task ids)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// `I/N`, e.g. `0/4`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0].trimmingCharacters(in: .whitespaces)),
+              let n = Int(parts[1].trimmingCharacters(in: .whitespaces)) else {
+            throw StudyError("--shard '\(text)': expected I/N, the shard index and the number of shards, e.g. 0/4 (indices count from 0)")
+        }
+        try self.init(index: i, count: n)
+    }
+
+    /// The shard of a Slurm array task: (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`) / `SLURM_ARRAY_TASK_STEP`
+    /// of `SLURM_ARRAY_TASK_COUNT`; nil outside an array task.
+    public static func fromSlurm(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Shard? {
+        guard let idText = environment["SLURM_ARRAY_TASK_ID"], let countText = environment["SLURM_ARRAY_TASK_COUNT"] else { return nil }
+        guard let id = Int(idText), let count = Int(countText) else {
+            throw StudyError("SLURM_ARRAY_TASK_ID '\(idText)' and SLURM_ARRAY_TASK_COUNT '\(countText)' are not numbers; pass --shard I/N")
+        }
+        let min = Int(environment["SLURM_ARRAY_TASK_MIN"] ?? "") ?? 0
+        let step = Swift.max(Int(environment["SLURM_ARRAY_TASK_STEP"] ?? "") ?? 1, 1)
+        let index = (id - min) / step
+        guard (0..<Swift.max(count, 1)).contains(index), (id - min) % step == 0 else {
+            throw StudyError("Slurm array task \(id) (array from \(min), step \(step), \(count) tasks) is not shard 0 to \(count - 1) of \(count): submit the array as --array=0-\(count - 1), or pass --shard I/N")
+        }
+        return try Shard(index: index, count: count)
+    }
+
+    public var description: String { "\(index)/\(count)" }
+
+    /// The shard's own log, under the output folder's `shards/`.
+    public var logName: String { "shard-\(index)-of-\(count).h5" }
+
+    /// The shard a log's file name belongs to (`shard-2-of-4.h5`), or nil.
+    public init?(logName name: String) {
+        guard name.hasPrefix("shard-"), name.hasSuffix(".h5") else { return nil }
+        let parts = name.dropFirst(6).dropLast(3).components(separatedBy: "-of-")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (0..<n).contains(i) else { return nil }
+        index = i
+        count = n
+    }
+}
+
+/// The expected cost of training a trial, to balance shards by work rather than by count.
+///
+/// cost = steps trained × (F + κ · stored parameters), where F is the GEMM FLOPs of one training step, the
+/// same for every mask (a task-specific unit runs each task's rows through that task's copy, so the products
+/// only change shape), and κ = 200 FLOP-equivalents per stored parameter per step covers what grows with the
+/// copies: optimiser updates and gradient buffers, and the smaller, less efficient per-task products. Measured
+/// here: a 4×256 MLP (4 tasks, batch 32 per task) costs 3.2 ms + 1.9 ns per stored parameter per step, 1.26×
+/// more for all-specific than for all-shared; at ~110 GFLOP/s, 1.9 ns is about 200 FLOPs. Only ratios within
+/// one stage matter, and every process computes the same numbers (FLOPs are counted, not timed).
+public struct TrialCost: Sendable {
+    /// GEMM FLOPs of one training step of the model (any mask).
+    public let stepFLOPs: Double
+    public let parameters: ParameterModel
+    public static let flopsPerStoredParameter = 200.0
+
+    public init(stepFLOPs: Double, parameters: ParameterModel) {
+        self.stepFLOPs = stepFLOPs
+        self.parameters = parameters
+    }
+
+    /// The expected cost of `key`, continuing a trial of `continuingFrom` steps when given.
+    public func cost(_ key: TrialKey, continuingFrom: Int? = nil) -> Double {
+        let steps = Double(Swift.max(key.steps - (continuingFrom ?? 0), 1))
+        return steps * (stepFLOPs + Self.flopsPerStoredParameter * Double(parameters.counts(for: key.mask).stored))
+    }
+}
+
+/// Which shard trains which trial of a stage: longest processing time first (Graham 1969). Trials are taken by
+/// decreasing cost (ties by trial id) and each goes to the shard with the least cost so far (ties: the lowest
+/// index). Deterministic, so every shard computes the same assignment; the largest shard's cost is at most
+/// 4/3 of the best possible split.
+public enum ShardPlan {
+    /// The shard index of each of `keys` (same order).
+    public static func assign(_ keys: [TrialKey], costs: [Double], shards: Int) -> [Int] {
+        precondition(keys.count == costs.count && shards >= 1)
+        let order = keys.indices.sorted {
+            costs[$0] != costs[$1] ? costs[$0] > costs[$1] : keys[$0].id < keys[$1].id
+        }
+        var load = [Double](repeating: 0, count: shards)
+        var owner = [Int](repeating: 0, count: keys.count)
+        for i in order {
+            var best = 0
+            for s in 1..<shards where load[s] < load[best] { best = s }
+            owner[i] = best
+            load[best] += costs[i]
+        }
+        return owner
+    }
+
+    /// The assignment of `stage`'s trials to `shards` shards under `cost`.
+    public static func assign(_ stage: Study.Stage, shards: Int, cost: TrialCost) -> [TrialKey: Int] {
+        let owners = assign(stage.keys, costs: stage.keys.map { cost.cost($0, continuingFrom: stage.continuingFrom) }, shards: shards)
+        return Dictionary(uniqueKeysWithValues: zip(stage.keys, owners))
+    }
+}
+
+/// The files of a sharded run, under its output folder.
+public enum ShardFiles {
+    public static func folder(_ output: String) -> String { output + "/shards" }
+
+    public static func logPath(_ output: String, _ shard: Shard) -> String { folder(output) + "/" + shard.logName }
+
+    /// Held by the process that trains a shard, so that two processes never write the same shard log.
+    static func lockPath(_ output: String, _ shard: Shard) -> String { folder(output) + "/." + shard.logName + ".lock" }
+
+    /// Every shard log of the run, ordered by shard count then index.
+    public static func logs(in output: String) -> [(shard: Shard, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder(output))) ?? []
+        return names.compactMap { name in Shard(logName: name).map { ($0, folder(output) + "/" + name) } }
+            .sorted { ($0.shard.count, $0.shard.index) < ($1.shard.count, $1.shard.index) }
+    }
+}
+
+/// An exclusive `flock` on a lock file, released by `unlock()`, on deinit, or by the kernel when the process
+/// dies (a killed shard never leaves a stale lock). The holder writes its pid and host into the file, so a
+/// refused process can say who holds it.
+public final class FileLock {
+    private var fd: Int32
+
+    private init(fd: Int32) { self.fd = fd }
+    deinit { unlock() }
+
+    /// Waits for the lock.
+    public static func lock(_ path: String) throws -> FileLock {
+        let fd = try openLockFile(path)
+        guard flock(fd, LOCK_EX) == 0 else {
+            let problem = String(cString: strerror(errno))
+            close(fd)
+            throw StudyError("\(path): cannot lock (\(problem))")
+        }
+        return FileLock(fd: fd)
+    }
+
+    /// Takes the lock if no other process holds it; nil when one does.
+    public static func tryLock(_ path: String) throws -> FileLock? {
+        let fd = try openLockFile(path)
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { return nil }
+            throw StudyError("\(path): cannot lock (\(String(cString: strerror(code))))")
+        }
+        let lock = FileLock(fd: fd)
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let note = "pid \(getpid()) on host \(String(cString: host)) since \(ISO8601DateFormatter().string(from: Date()))\n"
+        _ = ftruncate(fd, 0)
+        _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
+        return lock
+    }
+
+    /// Who holds the lock at `path`, as its holder wrote it.
+    public static func holder(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func unlock() {
+        guard fd >= 0 else { return }
+        close(fd)   // releases the flock
+        fd = -1
+    }
+
+    private static func openLockFile(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StudyError("\(path): cannot create the lock file (\(String(cString: strerror(errno))))") }
+        return fd
+    }
+}
