@@ -20,7 +20,7 @@ extension LayerSplitCommand.Bench {
         @Argument(help: "The benchmark's search space.") var space: String = "search-spaces/bench-search.yaml"
         @OptionGroup var engine: EngineOptions
         @Option(help: "Budgets as fractions of extra parameters over all-shared, comma-separated.")
-        var budgets: String = "0.5,1.5,4.0"
+        var budgets: String = "1.5,2.5,4.0"
         @Option(help: "Successive halving: first rung's steps.") var minSteps: Int = 10
         @Option(help: "Successive halving: keep 1/eta per rung.") var eta: Int = 4
         @Option(help: "Results folder (default: the space's output).") var output: String?

@@ -10,6 +10,8 @@ public struct LayerSplitCommand: ParsableCommand {
             Search.self,
             Front.self,
             Best.self,
+            Merge.self,
+            Slurm.self,
             Train.self,
             Bench.self,
             DataCommand.self,

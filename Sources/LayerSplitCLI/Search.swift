@@ -33,14 +33,44 @@ extension LayerSplitCommand {
         @Flag(help: "No progress output; only the final summary line.")
         var quiet = false
 
+        @Option(help: ArgumentHelp(
+            "Train only shard I of N (I from 0) into OUTPUT/shards/, balanced by expected cost; 'layersplit merge OUTPUT' combines the shards. Inside a Slurm array task the default comes from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT; 'none' runs the whole search there.",
+            valueName: "I/N"))
+        var shard: String?
+
+        @Option(help: ArgumentHelp("With --shard: train nothing past this stage (the generated Slurm scripts run one stage per array).",
+                                   visibility: .hidden))
+        var stage: Int?
+
+        func validate() throws {
+            if let shard, shard != "none" {
+                do { _ = try Shard(parsing: shard) } catch let e as StudyError { throw ValidationError(e.description) }
+                if force { throw ValidationError("--force cannot be used with --shard: a shard never moves the merged log aside; clear the output folder instead") }
+            }
+            if let stage, stage < 0 { throw ValidationError("--stage must be 0 or more, got \(stage)") }
+        }
+
+        /// The shard to run: --shard, else the Slurm array task's, else nil (the whole search).
+        func resolvedShard() throws -> (Shard, fromSlurm: Bool)? {
+            if shard == "none" { return nil }
+            if let shard { return (try Shard(parsing: shard), false) }
+            return try Shard.fromSlurm().map { ($0, true) }
+        }
+
         func run() throws {
             engine.apply()
             try reportingErrors {
                 let space = try SearchSpace.load(self.space)
+                let shard = try resolvedShard()
+                if shard == nil, stage != nil { throw StudyError("--stage only applies to a shard (--shard I/N)") }
                 let run = try StudyRun(space: space, output: output)
                 run.command = (["layersplit"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
                 let progress = ProgressPrinter(quiet: quiet)
                 run.observer = progress
+                if let (shard, fromSlurm) = shard {
+                    try runShard(run, shard, fromSlurm: fromSlurm)
+                    return
+                }
                 if !quiet {
                     FileHandle.standardError.write(Data("""
                         study \(space.study): \(run.tasks.count) tasks, model \(run.modelSpec), \(run.domain.allMasks.count) masks within \(space.budget), strategy \(space.strategy.rawValue), seeds \(space.seeds.count), output \(run.output)
@@ -54,6 +84,30 @@ extension LayerSplitCommand {
                       + "reports in \(run.output)/")
             }
         }
+    }
+}
+
+extension LayerSplitCommand.Search {
+    /// One shard: its share of each stage it can reach, then a line saying what is left and for whom.
+    func runShard(_ run: StudyRun, _ shard: Shard, fromSlurm: Bool) throws {
+        let space = run.space
+        let say: (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        say("study \(space.study), shard \(shard)\(fromSlurm ? " (from SLURM_ARRAY_TASK_ID; --shard none runs the whole search)" : ""): \(run.domain.allMasks.count) masks within \(space.budget), strategy \(space.strategy.rawValue), seeds \(space.seeds.count), log \(ShardFiles.logPath(run.output, shard))")
+        let result = try run.runShard(shard, lastStage: stage) { share in
+            say("\(share.stage): \(share.mine) of its \(share.stage.keys.count) trials are shard \(shard)'s (\(String(format: "%.1f", share.costShare * 100))% of its expected cost)")
+        }
+        let outcome = result.outcome
+        let head = "\(space.study) shard \(shard): trained \(result.trained) trial\(result.trained == 1 ? "" : "s") into \(ShardFiles.logPath(run.output, shard))"
+        guard outcome.waitingForOtherShards, let waiting = outcome.waitingStage else {
+            print("\(head); the search needs nothing more from any shard: 'layersplit merge \(run.output)' writes the reports")
+            return
+        }
+        if let stage, waiting.index < stage {
+            // This array's stage cannot start: an earlier one is incomplete.
+            throw StudyError("\(head); \(waiting) is incomplete: \(outcome.missing.count) of its \(waiting.keys.count) trials are missing (other shards' share), so stage \(stage) cannot start. Rerun the missing shards of \(waiting), merge ('layersplit merge \(run.output)'), then this stage")
+        }
+        print("\(head); waiting for other shards: \(outcome.missing.count) trial\(outcome.missing.count == 1 ? "" : "s") of \(waiting) are theirs. When every shard is done, 'layersplit merge \(run.output)' combines them"
+              + (space.strategy == .greedy || space.halving != nil ? " and plans the next stage" : ""))
     }
 }
 

@@ -28,14 +28,15 @@ public struct SuccessiveHalving: Hashable, Sendable, Codable {
 
     /// The survivors among `candidates`: lower Pareto rank first; within a rank, larger crowding distance first
     /// (NSGA-II, Deb et al. 2002), so that the ends of the front — the smallest and the most accurate masks —
-    /// and its sparse stretches survive before points crowded together; then the mask, for determinism.
+    /// and its sparse stretches survive before points crowded together; then higher accuracy (so that when one
+    /// survivor is left of the two ends it is the most accurate mask, not the smallest); then the mask.
     public func select(_ candidates: [Candidate]) -> [Candidate] {
         let params = candidates.map(\.counts.stored), acc = candidates.map(\.meanAccuracy)
         let ranks = ParetoFront.ranks(params: params, accuracy: acc)
         let crowding = ParetoFront.crowdingDistance(params: params, accuracy: acc, ranks: ranks)
         let order = candidates.indices.sorted {
-            (ranks[$0], -crowding[$0], candidates[$0].mask.description)
-                < (ranks[$1], -crowding[$1], candidates[$1].mask.description)
+            (ranks[$0], -crowding[$0], -acc[$0], candidates[$0].mask.description)
+                < (ranks[$1], -crowding[$1], -acc[$1], candidates[$1].mask.description)
         }
         return order.prefix(survivors(of: candidates.count)).map { candidates[$0] }
     }

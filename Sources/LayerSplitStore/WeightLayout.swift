@@ -7,8 +7,11 @@ import LayerSplitEngine
 /// - convolution weights: LayerSplit `[out, kh, kw, in]` ↔ file `[out, in, kh, kw]` (PyTorch `Conv2d`);
 /// - the weight of a linear unit whose input is an image `[H, W, C]`: LayerSplit reads the image flattened in
 ///   (h, w, c) order, PyTorch (`nn.Flatten` of NCHW) in (c, h, w) order, so the file's columns are in
-///   (c, h, w) order.
-/// Everything else (linear `[out, in]`, biases, BatchNorm vectors) is the same in both.
+///   (c, h, w) order. The same holds for the input factor V `[r, in]` of such a unit's adapters
+///   (`u02/t1/adapter.V`).
+/// Adapters' 1x1 convolutions (`adapter.weight`, `block0.adapter1.weight`) are convolution weights like any
+/// other (`[out, 1, 1, in]` ↔ `[out, in, 1, 1]`). Everything else (linear `[out, in]`, an adapter's U
+/// `[out, r]`, biases, BatchNorm vectors) is the same in both.
 struct WeightLayout {
     /// Per-example input shape of each unit.
     let unitInputShapes: [[Int]]
@@ -25,7 +28,8 @@ struct WeightLayout {
 
     /// The image shape `[H, W, C]` a linear weight under `key` reads, if it reads one.
     private func imageInput(_ key: String, _ shape: [Int]) -> [Int]? {
-        guard shape.count == 2, key.hasSuffix("fc.weight"), let u = Self.unitIndex(key), u < unitInputShapes.count else {
+        guard shape.count == 2, key.hasSuffix("fc.weight") || key.hasSuffix("adapter.V"), let u = Self.unitIndex(key),
+              u < unitInputShapes.count else {
             return nil
         }
         let input = unitInputShapes[u]

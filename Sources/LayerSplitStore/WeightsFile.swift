@@ -65,13 +65,17 @@ public enum WeightsFile {
 
     /// Initialises `model` from pretrained weights (`--init`): every copy of a task-specific unit starts from
     /// the file's shared unit (`u02/fc.weight`), or from the file's own copy for that task (`u02/t1/fc.weight`)
-    /// when it has one; shared units take the shared weights. Heads are taken only when the file has them with
-    /// the same shape; BatchNorm statistics when the file has them.
+    /// when it has one; shared units take the shared weights. An adapter unit's shared part takes the shared
+    /// weights, its per-task BatchNorms start from the shared ones, and its adapters (`model.adapterKeys`) keep
+    /// their initial (zero) function unless the file has them. Heads are taken only when the file has them
+    /// with the same shape; BatchNorm statistics when the file has them.
     public static func initialise(_ model: MultiTaskModel, from path: String) throws {
         let file = try HDF5File(opening: path)
         defer { try? file.close() }
         let info = try readInfo(file)
-        guard info.spec.inputShape == model.spec.inputShape, info.spec.units == model.spec.units else {
+        // Adapter options (a linear unit's rank) do not change the shared unit, so they may differ.
+        guard info.spec.inputShape == model.spec.inputShape,
+              info.spec.units.map(\.backbone) == model.spec.units.map(\.backbone) else {
             throw StoreError(.shapeMismatch, file: path, object: "/@model",
                              "the weights are for '\(info.spec)' but this run's model is '\(model.spec)'; pretrain with the same --units (and input)")
         }
@@ -141,12 +145,13 @@ public enum WeightsFile {
         let hint = info.spec == model.spec && info.mask == model.mask ? ""
             : "; the file holds '\(info.spec)' with mask \(info.mask), this model is '\(model.spec)' with mask \(model.mask)"
         let parameterKeys = Set(model.namedParameters.map(\.name))
+        let adapterKeys = backbone ? model.adapterKeys : []
         for (key, tensor) in allTensors(model) {
             var source = key
             var required = true
             if backbone {
                 let isBuffer = !parameterKeys.contains(key)
-                if key.hasPrefix("head/") {
+                if key.hasPrefix("head/") || adapterKeys.contains(key) {
                     required = false
                 } else if !present.contains(key), let shared = sharedKey(key) {
                     source = shared

@@ -12,7 +12,7 @@ import Yams
 /// mask fits. Every error is one line naming the file, the line and the field (`DataError.spec`). The schema is
 /// in docs/SEARCH-SPACES.md.
 public struct SearchSpace: Sendable {
-    public enum StrategyKind: String, Sendable, CaseIterable { case exhaustive, families, greedy, random }
+    public enum StrategyKind: String, Sendable, CaseIterable { case exhaustive, families, greedy, random, list }
     public enum Split: String, Sendable, CaseIterable { case validation, test }
 
     public struct Pretrain: Sendable, Hashable {
@@ -36,6 +36,8 @@ public struct SearchSpace: Sendable {
     public var strategy: StrategyKind
     /// For `random`: how many masks.
     public var randomCount: Int
+    /// For `list`: the masks to train.
+    public var listedMasks: [SharingMask] = []
     public var halving: SuccessiveHalving?
     public var training: TrainingRecipe
     public var evalEvery: Int
@@ -50,7 +52,7 @@ public struct SearchSpace: Sendable {
                                  "evaluation", "seeds", "output"]
     static let modelKeys = ["units"]
     static let budgetKeys = ["max_params", "max_specific_fraction"]
-    static let strategyKeys = ["name", "count", "successive_halving"]
+    static let strategyKeys = ["name", "count", "masks", "successive_halving"]
     static let halvingKeys = ["min_steps", "eta"]
     static let trainingKeys = ["steps", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                                "step_every", "gamma", "warmup", "eval_every"]
@@ -115,8 +117,8 @@ public struct SearchSpace: Sendable {
             } else {
                 allowed = Array(repeating: try Self.states(items), count: units.count)
             }
-            if allowed.joined().contains(.adapter) {
-                throw f.error("state A (adapter) is not available in this version; use S and T")
+            for (u, states) in allowed.enumerated() where states.contains(.adapter) && !units[u].acceptsAdapter {
+                throw f.error("unit \(u + 1) (\(units[u])) cannot take state A: a 1x1 adapter lines up only with an odd-kernel convolution; allow S and T for it")
             }
         }
 
@@ -153,6 +155,16 @@ public struct SearchSpace: Sendable {
                         guard let k = StrategyKind(rawValue: name) else { throw v.error("unknown strategy '\(name)'; use one of \(StrategyKind.allCases.map(\.rawValue).joined(separator: ", "))") }
                         strategy = k
                     case "count": randomCount = try v.int(min: 1)
+                    case "masks":
+                        listedMasks = try v.sequence().map { m in
+                            let mask: SharingMask
+                            do { mask = try SharingMask(parsing: try m.string()) } catch let e as EngineError { throw m.error("\(e)") }
+                            guard mask.count == units.count else { throw m.error("\(EngineError.maskLength(mask: mask.description, units: units.count))") }
+                            if let u = mask.states.indices.first(where: { mask[$0] == .adapter && !units[$0].acceptsAdapter }) {
+                                throw m.error("unit \(u + 1) (\(units[u])) cannot be an adapter unit (A): a 1x1 adapter lines up only with an odd-kernel convolution")
+                            }
+                            return mask
+                        }
                     case "successive_halving":
                         var minSteps = 0, eta = 3
                         for (hk, hv) in try v.mapping(allowed: Self.halvingKeys) {
@@ -165,6 +177,7 @@ public struct SearchSpace: Sendable {
                 }
                 guard sawName else { throw f.error("the strategy needs a 'name:' (\(StrategyKind.allCases.map(\.rawValue).joined(separator: ", ")))") }
                 if strategy == .random && randomCount == 0 { throw f.error("the random strategy needs 'count:' (how many masks to draw)") }
+                if strategy == .list && listedMasks.isEmpty { throw f.error("the list strategy needs 'masks:' (e.g. [SSSS, TTSS, AAAA])") }
             }
         }
 

@@ -124,7 +124,9 @@ public enum ShardFiles {
     public static func logPath(_ output: String, _ shard: Shard) -> String { folder(output) + "/" + shard.logName }
 
     /// Held by the process that trains a shard, so that two processes never write the same shard log.
-    static func lockPath(_ output: String, _ shard: Shard) -> String { folder(output) + "/." + shard.logName + ".lock" }
+    static func lockPath(_ output: String, _ shard: Shard) -> String {
+        folder(output) + "/.shard-\(shard.index)-of-\(shard.count).pid"   // not the store's append lock, `.<log>.lock`
+    }
 
     /// Every shard log of the run, ordered by shard count then index.
     public static func logs(in output: String) -> [(shard: Shard, path: String)] {
@@ -164,9 +166,7 @@ public final class FileLock {
             throw StudyError("\(path): cannot lock (\(String(cString: strerror(code))))")
         }
         let lock = FileLock(fd: fd)
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        let note = "pid \(getpid()) on host \(String(cString: host)) since \(ISO8601DateFormatter().string(from: Date()))\n"
+        let note = "pid \(getpid()) on host \(ProcessInfo.processInfo.hostName) since \(ISO8601DateFormatter().string(from: Date()))\n"
         _ = ftruncate(fd, 0)
         _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
         return lock

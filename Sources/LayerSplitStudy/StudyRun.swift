@@ -41,6 +41,9 @@ public final class StudyRun {
         } catch let e as EngineError {
             throw DataError.spec(file: space.file, line: nil, field: "model.units", problem: "\(e)")
         }
+        for mask in space.listedMasks where !domain.admits(mask) {
+            throw space.budgetLocation.error("the listed mask \(mask) (\(domain.parameters.counts(for: mask).stored) parameters) is not allowed by the states or does not fit \(space.budget)")
+        }
         if domain.allMasks.isEmpty {
             let smallest = MaskEnumerator(allowed: space.allowed).map { domain.parameters.counts(for: $0).stored }.min() ?? 0
             throw space.budgetLocation.error(
@@ -61,6 +64,7 @@ public final class StudyRun {
         case .families: FamiliesStrategy(domain: domain)
         case .greedy: GreedyStrategy(domain: domain)
         case .random: RandomStrategy(domain: domain, count: space.randomCount, seed: space.seeds.first ?? 0)
+        case .list: ListStrategy(masks: space.listedMasks)
         }
     }
 

@@ -13,7 +13,17 @@
 ///     dγ = Σ dy · x̂,   dβ = Σ dy,
 ///     training: dx = γ / √(σ² + ε) · (dy − dβ/M − x̂ · dγ/M)   (μ and σ² depend on x),
 ///     eval:     dx = γ / √(σ² + ε) · dy                          (the statistics are constants).
-/// The sums (and the batch mean and variance) accumulate in Double: M is N·H·W, easily 10⁵ terms.
+/// The sums (and the batch mean and variance) accumulate in Double: M is N·H·W, easily 10⁵ terms. The
+/// statistics take one pass over x, with sums of x − K and (x − K)² for K the first row (a shift near the
+/// mean keeps E[(x−K)²] − E[x−K]² free of cancellation, and Double leaves ~10⁻¹⁶ of relative error).
+///
+/// Threads: every pass is split by rows into `Threads.parts` parts side by side; each part sums its rows
+/// into its own accumulators, which are added in part order, so a thread count gives the same bits each run.
+///
+/// The residual block fuses its elementwise steps into BN's passes (module API): a ReLU and a residual added
+/// before it in forward (`forward(_:into:training:relu:residual:)`), and in backward the ReLU's mask
+/// (`backward(_:dx:mask:)`): from BN's own output, recomputed from x̂ (so h need not be read), or from a
+/// saved output y, writing the masked gradient out for the block's shortcut on the way.
 ///
 /// `weight` (γ, initially 1) and `bias` (β, initially 0) do not decay. The buffers are named `running_mean`
 /// and `running_var`, as in PyTorch's state dict.
@@ -32,9 +42,15 @@ public final class BatchNorm: Layer {
     private let mean: Tensor
     private let invStd: Tensor
     private var lastTraining = false
-    /// Per-channel sums (2C Doubles) and their Float means in backward (2C Floats).
-    private let accumulators: UnsafeMutablePointer<Double>
+    /// Per-part channel sums: 2C Doubles per part, each part on its own cache lines (`partStride` apart).
+    private var accumulators: UnsafeMutablePointer<Double>
+    private var accumulatorParts = 1
+    private let partStride: Int
+    /// Per-channel Float coefficients of the elementwise passes (3C).
     private let channelScratch: Tensor
+
+    /// Elements per part below which splitting a pass over threads does not pay (waking a thread costs µs).
+    static let minimumPartSize = 1 << 15
 
     public convenience init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         precondition(channels > 0, "BatchNorm needs at least one channel")
@@ -64,12 +80,30 @@ public final class BatchNorm: Layer {
         self.runningVar = runningVar
         mean = Tensor(zeros: [c])
         invStd = Tensor(zeros: [c])
-        channelScratch = Tensor(zeros: [2 * c])
-        accumulators = .allocate(capacity: 2 * c)
-        accumulators.initialize(repeating: 0, count: 2 * c)
+        channelScratch = Tensor(zeros: [3 * c])
+        partStride = (2 * c + 7) / 8 * 8
+        accumulators = Self.allocateAccumulators(parts: 1, stride: partStride)
     }
 
-    deinit { accumulators.deallocate() }
+    deinit { UnsafeMutableRawPointer(accumulators).deallocate() }
+
+    private static func allocateAccumulators(parts: Int, stride: Int) -> UnsafeMutablePointer<Double> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: parts * stride * MemoryLayout<Double>.stride,
+                                                   alignment: 64)
+        let p = raw.bindMemory(to: Double.self, capacity: parts * stride)
+        p.initialize(repeating: 0, count: parts * stride)
+        return p
+    }
+
+    /// Accumulators for `parts` parts; grows only when the thread count does (the first step).
+    private func accumulators(parts: Int) -> UnsafeMutablePointer<Double> {
+        if parts > accumulatorParts {
+            UnsafeMutableRawPointer(accumulators).deallocate()
+            accumulators = Self.allocateAccumulators(parts: parts, stride: partStride)
+            accumulatorParts = parts
+        }
+        return accumulators
+    }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
         [("weight", weight), ("bias", bias)]
@@ -88,35 +122,45 @@ public final class BatchNorm: Layer {
     }
 
     public func forward(_ x: Tensor, into y: Tensor, training: Bool) {
+        forward(x, into: y, training: training, relu: false, residual: nil)
+    }
+
+    /// y = BN(x) (+ `residual`), then max(·, 0) when `relu`: the residual block's BN₁ + ReLU and
+    /// BN₂ + shortcut + ReLU in one pass. `residual` has y's size; it may not be y.
+    func forward(_ x: Tensor, into y: Tensor, training: Bool, relu: Bool, residual: Tensor?) {
         let c = channels, rows = x.count / c
         normalized.resize(x.shape)
-        let xp = x.data, mp = mean.data, sp = invStd.data
+        let xp = UnsafePointer(x.data), mp = mean.data, sp = invStd.data
+        let parts = Threads.parts(x.count, minimum: Self.minimumPartSize)
         if training && rows > 0 {
-            // Two passes (mean, then squared deviations) in Double: no cancellation, unlike E[x²] − E[x]².
-            let sum = accumulators, sq = accumulators + c
-            sum.update(repeating: 0, count: c)
-            sq.update(repeating: 0, count: c)
-            for r in 0..<rows {
-                let row = xp + r * c
-                for j in 0..<c { sum[j] += Double(row[j]) }
-            }
-            for j in 0..<c { sum[j] /= Double(rows) }
-            for r in 0..<rows {
-                let row = xp + r * c
-                for j in 0..<c {
-                    let d = Double(row[j]) - sum[j]
-                    sq[j] += d * d
+            let acc = accumulators(parts: parts), stride = partStride
+            // Sums of x − K and (x − K)², K = the first row, per part.
+            Threads.forParts(parts, of: rows) { p, range in
+                let s1 = acc + p * stride, s2 = s1 + c
+                s1.update(repeating: 0, count: 2 * c)
+                Self.accumulate(rows: range, c: c, s1, s2) { o, j in
+                    let d = Vector.load(xp + o + j) - Vector.load(xp + j)
+                    return (d, d)
+                } scalar: { o, j in
+                    let d = xp[o + j] - xp[j]
+                    return (d, d)
                 }
+            }
+            for p in 1..<Swift.max(parts, 1) {
+                let q = acc + p * stride
+                for j in 0..<(2 * c) { acc[j] += q[j] }
             }
             // PyTorch updates running_var with the unbiased variance; with one row it has none, so the
             // biased one (zero) stands in rather than a division by zero.
             let unbias = rows > 1 ? Double(rows) / Double(rows - 1) : 1
-            let m = Double(momentum)
+            let m = Double(momentum), count = Double(rows)
             for j in 0..<c {
-                let variance = sq[j] / Double(rows)
-                mp[j] = Float(sum[j])
+                let shifted = acc[j] / count
+                let mu = Double(xp[j]) + shifted
+                let variance = Swift.max(acc[c + j] / count - shifted * shifted, 0)
+                mp[j] = Float(mu)
                 sp[j] = Float(1 / (variance + Double(epsilon)).squareRoot())
-                runningMean[j] = Float((1 - m) * Double(runningMean[j]) + m * sum[j])
+                runningMean[j] = Float((1 - m) * Double(runningMean[j]) + m * mu)
                 runningVar[j] = Float((1 - m) * Double(runningVar[j]) + m * variance * unbias)
             }
         } else {
@@ -126,55 +170,207 @@ public final class BatchNorm: Layer {
             }
         }
         lastTraining = training
-        let np = normalized.data, yp = y.data, gp = weight.value.data, bp = bias.value.data
-        for r in 0..<rows {
-            let o = r * c
-            for j in 0..<c {
-                let xh = (xp[o + j] - mp[j]) * sp[j]
-                np[o + j] = xh
-                yp[o + j] = gp[j] * xh + bp[j]
+        let np = normalized.data, yp = y.data
+        let gp = UnsafePointer(weight.value.data), bp = UnsafePointer(bias.value.data)
+        let rp = residual.map { UnsafePointer($0.data) }
+        precondition(residual == nil || (residual!.count == y.count && rp != UnsafePointer(yp)),
+                     "BatchNorm: the residual must have the output's size and be another tensor")
+        Threads.forParts(parts, of: rows) { _, range in
+            let lo = range.lowerBound * c, hi = range.upperBound * c
+            switch (relu, rp) {
+            case (false, nil): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: false, residual: nil)
+            case (true, nil): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: true, residual: nil)
+            case let (false, r?): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: false, residual: r)
+            case let (true, r?): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: true, residual: r)
             }
         }
     }
 
-    public func backward(_ dy: Tensor, dx: Tensor?) {
-        let c = channels, rows = dy.count / c
-        precondition(normalized.count == dy.count, "BatchNorm.backward before forward, or with another shape")
-        let dyp = dy.data, np = normalized.data
-        let sumDy = accumulators, sumDyXh = accumulators + c
-        sumDy.update(repeating: 0, count: c)
-        sumDyXh.update(repeating: 0, count: c)
-        for r in 0..<rows {
-            let o = r * c
-            for j in 0..<c {
-                let g = Double(dyp[o + j])
-                sumDy[j] += g
-                sumDyXh[j] += g * Double(np[o + j])
+    /// x̂ = (x − μ)·s and y = γ x̂ + β (+ r) (then ReLU) over elements lo..<hi (whole rows).
+    @inline(__always)
+    private static func normalize(
+        _ xp: UnsafePointer<Float>, _ np: UnsafeMutablePointer<Float>, _ yp: UnsafeMutablePointer<Float>,
+        _ mp: UnsafeMutablePointer<Float>, _ sp: UnsafeMutablePointer<Float>, _ gp: UnsafePointer<Float>,
+        _ bp: UnsafePointer<Float>, _ c: Int, _ lo: Int, _ hi: Int, relu: Bool, residual: UnsafePointer<Float>?
+    ) {
+        var o = lo
+        if c % 4 == 0 {
+            while o < hi {
+                var j = 0
+                while j < c {
+                    let xh = (Vector.load(xp + o + j) - Vector.load(mp + j)) * Vector.load(sp + j)
+                    Vector.store(xh, np + o + j)
+                    var v = Vector.load(gp + j) * xh + Vector.load(bp + j)
+                    if let residual { v += Vector.load(residual + o + j) }
+                    if relu { v = Vector.relu(v) }
+                    Vector.store(v, yp + o + j)
+                    j += 4
+                }
+                o += c
+            }
+        } else {
+            while o < hi {
+                for j in 0..<c {
+                    let xh = (xp[o + j] - mp[j]) * sp[j]
+                    np[o + j] = xh
+                    var v = gp[j] * xh + bp[j]
+                    if let residual { v += residual[o + j] }
+                    if relu { v = v > 0 ? v : 0 }
+                    yp[o + j] = v
+                }
+                o += c
             }
         }
+    }
+
+    /// Adds Σ u and Σ u·v over `rows` (rows of `c` channels) to s1 and s2, in Double, where (u, v) is the pair
+    /// `vector(o, j)` gives for channels j..<j+4 of the row at element o (or `scalar` for channel j when C is
+    /// not a multiple of 4).
+    @inline(__always)
+    private static func accumulate(
+        rows: Range<Int>, c: Int, _ s1: UnsafeMutablePointer<Double>, _ s2: UnsafeMutablePointer<Double>,
+        vector: (Int, Int) -> (SIMD4<Float>, SIMD4<Float>), scalar: (Int, Int) -> (Float, Float)
+    ) {
+        if c % 4 == 0 {
+            for r in rows {
+                let o = r * c
+                var j = 0
+                while j < c {
+                    let (u, v) = vector(o, j)
+                    let ud = SIMD4<Double>(u), vd = SIMD4<Double>(v)
+                    Vector.storeDouble(Vector.loadDouble(s1 + j) + ud, s1 + j)
+                    Vector.storeDouble(Vector.loadDouble(s2 + j) + ud * vd, s2 + j)
+                    j += 4
+                }
+            }
+        } else {
+            for r in rows {
+                let o = r * c
+                for j in 0..<c {
+                    let (u, v) = scalar(o, j)
+                    s1[j] += Double(u)
+                    s2[j] += Double(u) * Double(v)
+                }
+            }
+        }
+    }
+
+    /// Which ReLU, if any, follows this BN (so that `dy` is the gradient of its output, not BN's).
+    enum ReLUMask {
+        case none
+        /// y = max(BN(x), 0): the mask is γ x̂ + β > 0, recomputed from x̂ exactly as forward computed it.
+        case ownOutput
+        /// The mask is `output > 0` (the ReLU's saved output); the masked gradient is written to `maskedInto`.
+        case output(Tensor, maskedInto: Tensor)
+    }
+
+    public func backward(_ dy: Tensor, dx: Tensor?) {
+        backward(dy, dx: dx, mask: .none)
+    }
+
+    /// `backward` for dy the gradient of a ReLU after BN (see `ReLUMask`).
+    func backward(_ dy: Tensor, dx: Tensor?, mask: ReLUMask) {
+        let c = channels, rows = dy.count / c
+        precondition(normalized.count == dy.count, "BatchNorm.backward before forward, or with another shape")
+        let np = UnsafePointer(normalized.data)
+        let gp = UnsafePointer(weight.value.data), bp = UnsafePointer(bias.value.data)
+        let parts = Threads.parts(dy.count, minimum: Self.minimumPartSize)
+        let acc = accumulators(parts: parts), stride = partStride
+        // g = dy (masked); Σ g and Σ g·x̂ per part. With a saved output, g is written out for the next passes.
+        var gsrc = UnsafePointer(dy.data)
+        let dyp = UnsafePointer(dy.data)
+        var ownMask = false
+        switch mask {
+        case .none:
+            Threads.forParts(parts, of: rows) { p, range in
+                let sumG = acc + p * stride, sumGX = sumG + c
+                sumG.update(repeating: 0, count: 2 * c)
+                Self.accumulate(rows: range, c: c, sumG, sumGX) { o, j in
+                    (Vector.load(dyp + o + j), Vector.load(np + o + j))
+                } scalar: { o, j in
+                    (dyp[o + j], np[o + j])
+                }
+            }
+        case .ownOutput:
+            ownMask = true
+            Threads.forParts(parts, of: rows) { p, range in
+                let sumG = acc + p * stride, sumGX = sumG + c
+                sumG.update(repeating: 0, count: 2 * c)
+                Self.accumulate(rows: range, c: c, sumG, sumGX) { o, j in
+                    let xh = Vector.load(np + o + j), g = Vector.load(dyp + o + j)
+                    let h = Vector.load(gp + j) * xh + Vector.load(bp + j)
+                    return (g.replacing(with: 0, where: h .<= 0), xh)
+                } scalar: { o, j in
+                    let xh = np[o + j], g = dyp[o + j]
+                    return (gp[j] * xh + bp[j] > 0 ? g : 0, xh)
+                }
+            }
+        case let .output(y, g):
+            precondition(y.count == dy.count && g.count == dy.count, "BatchNorm.backward: mask of another size")
+            let yp = UnsafePointer(y.data), gout = g.data
+            Threads.forParts(parts, of: rows) { p, range in
+                let sumG = acc + p * stride, sumGX = sumG + c
+                sumG.update(repeating: 0, count: 2 * c)
+                Self.accumulate(rows: range, c: c, sumG, sumGX) { o, j in
+                    let v = Vector.load(dyp + o + j).replacing(with: 0, where: Vector.load(yp + o + j) .<= 0)
+                    Vector.store(v, gout + o + j)
+                    return (v, Vector.load(np + o + j))
+                } scalar: { o, j in
+                    let d = dyp[o + j]
+                    let v = yp[o + j] > 0 ? d : 0
+                    gout[o + j] = v
+                    return (v, np[o + j])
+                }
+            }
+            gsrc = UnsafePointer(gout)
+        }
+        for p in 1..<Swift.max(parts, 1) {
+            let q = acc + p * stride
+            for j in 0..<(2 * c) { acc[j] += q[j] }
+        }
+        let sumDy = acc, sumDyXh = acc + c
         let dgamma = weight.grad.data, dbeta = bias.grad.data
         for j in 0..<c {
             dgamma[j] = Float(sumDyXh[j])
             dbeta[j] = Float(sumDy[j])
         }
         guard let dx else { return }
-        let dxp = dx.data, gp = weight.value.data, sp = invStd.data
-        if lastTraining {
-            let meanDy = channelScratch.data, meanDyXh = channelScratch.data + c
-            for j in 0..<c {
-                meanDy[j] = Float(sumDy[j] / Double(rows))
-                meanDyXh[j] = Float(sumDyXh[j] / Double(rows))
-            }
-            for r in 0..<rows {
-                let o = r * c
-                for j in 0..<c {
-                    dxp[o + j] = gp[j] * sp[j] * (dyp[o + j] - meanDy[j] - np[o + j] * meanDyXh[j])
+        let dxp = dx.data, sp = invStd.data
+        // dx = a·(g − m₁ − x̂·m₂) per channel, with a = γ/√(σ² + ε) and m₁, m₂ the means of g and g·x̂ (training),
+        // or a·g (eval: m₁ = m₂ = 0).
+        let a = channelScratch.data, m1 = a + c, m2 = a + 2 * c
+        for j in 0..<c {
+            a[j] = gp[j] * sp[j]
+            m1[j] = lastTraining ? Float(sumDy[j] / Double(rows)) : 0
+            m2[j] = lastTraining ? Float(sumDyXh[j] / Double(rows)) : 0
+        }
+        let gq = gsrc, own = ownMask
+        let ap = UnsafePointer(a), m1p = UnsafePointer(m1), m2p = UnsafePointer(m2)
+        Threads.forParts(parts, of: rows) { _, range in
+            if c % 4 == 0 {
+                for r in range {
+                    let o = r * c
+                    var j = 0
+                    while j < c {
+                        let xh = Vector.load(np + o + j)
+                        var g = Vector.load(gq + o + j)
+                        if own {
+                            g.replace(with: 0, where: Vector.load(gp + j) * xh + Vector.load(bp + j) .<= 0)
+                        }
+                        let v = Vector.load(ap + j) * (g - Vector.load(m1p + j) - xh * Vector.load(m2p + j))
+                        Vector.store(v, dxp + o + j)
+                        j += 4
+                    }
                 }
-            }
-        } else {
-            for r in 0..<rows {
-                let o = r * c
-                for j in 0..<c { dxp[o + j] = gp[j] * sp[j] * dyp[o + j] }
+            } else {
+                for r in range {
+                    let o = r * c
+                    for j in 0..<c {
+                        let xh = np[o + j], d = gq[o + j]
+                        let g = own ? (gp[j] * xh + bp[j] > 0 ? d : 0) : d
+                        dxp[o + j] = ap[j] * (g - m1p[j] - xh * m2p[j])
+                    }
+                }
             }
         }
     }

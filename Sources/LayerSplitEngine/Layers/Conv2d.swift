@@ -16,8 +16,13 @@
 /// is its own column matrix.
 ///
 /// The column matrix is k·k times larger than the input, so the batch is processed in chunks of whole images
-/// whose columns fit `columnBudget` floats; when the whole batch fits, `backward` reuses the columns from
-/// `forward`, otherwise it rebuilds them chunk by chunk.
+/// whose columns fit `columnBudget` floats; when each thread's share of the batch fits in one chunk,
+/// `backward` reuses the columns from `forward`, otherwise it rebuilds them chunk by chunk.
+///
+/// Threads: the chunks are shared out among `Threads.parallelism` parts that run side by side, each with its
+/// own column buffer and single-threaded OpenBLAS (forward: chunks are independent; backward: each part sums
+/// its chunks' dW into its own buffer, added up in part order afterwards, and gathers dx for its own images).
+/// Inside a task-specific copy (a `Threads.forEach` item) the parallelism is 1 and it is a plain loop.
 ///
 /// Initialisation: W ~ N(0, 2/(k·k·in)) (He et al. 2015, fan-in of one output), b = 0.
 public final class Conv2d: Layer {
@@ -36,15 +41,24 @@ public final class Conv2d: Layer {
     /// by backward); 1 thread 36 ms against 50 ms. Smaller chunks (1–2 images) are no faster on one thread
     /// and slower on two (each GEMM becomes too small to split).
     public static let defaultColumnBudget = 1 << 20
-    /// The bound, in floats, of the im2col buffer. A chunk holds at least one image, whatever the budget.
+    /// The bound, in floats, of each im2col buffer (one per thread). A chunk holds at least one image,
+    /// whatever the budget.
     public var columnBudget = Conv2d.defaultColumnBudget
 
     private var input: Tensor?
-    /// im2col of the current chunk; `backward` also writes dcol = dY · W into it once dW has used it.
-    private let col = Tensor(zeros: [0])
-    /// Whether `col` still holds the columns of the whole last input (one chunk, not overwritten since).
+    /// One im2col buffer per part: the part's current chunk; `backward` also writes dcol = dY · W into it once
+    /// dW has used it.
+    private var cols: [Tensor] = []
+    /// Per-part partial sums of dW (then db) for parts 1...; part 0 writes the gradients themselves.
+    private var partialGrads: [Tensor] = []
+    /// Whether each part's buffer still holds the columns of its whole share of the last input (one chunk per
+    /// part, not overwritten since).
     private var columnsValid = false
     private let ones = Tensor(zeros: [0])
+    /// The work split of the last input: images per chunk, chunks, and parts (threads) the chunks are shared
+    /// among, for the input size and parallelism in `planKey`.
+    private var chunkImages = 1, chunkCount = 0, partCount = 1
+    private var planKey = (n: -1, h: -1, w: -1, parallelism: -1, budget: -1)
 
     public convenience init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int,
                 bias: Bool = false, rng: inout some RandomNumberGenerator) {
@@ -101,91 +115,170 @@ public final class Conv2d: Layer {
     /// A 1x1, stride-1, unpadded convolution: the input is already the column matrix.
     private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 
-    /// Images per chunk for `n` images whose columns take `perImage` floats each.
-    private func imagesPerChunk(_ n: Int, perImage: Int) -> Int {
-        Swift.max(1, Swift.min(n, columnBudget / Swift.max(perImage, 1)))
+    /// Splits `n` images of `h` x `w` into chunks and the chunks among parts, and sizes the per-part buffers.
+    ///
+    /// A chunk is as many whole images as fit `columnBudget` floats of columns (a pointwise convolution has
+    /// no columns: one chunk per part). With several threads there are at least as many chunks as threads and
+    /// a multiple of their number where the batch allows, so that the parts are even; part k takes chunks
+    /// `Threads.part(k, of: partCount, chunkCount)`. The split depends only on the sizes and the parallelism,
+    /// so a thread count always adds dW's partial sums the same way. Allocates only when they change.
+    private func plan(n: Int, h: Int, w: Int) {
+        let parallel = Threads.parallelism
+        guard planKey != (n, h, w, parallel, columnBudget) else { return }
+        planKey = (n, h, w, parallel, columnBudget)
+        columnsValid = false
+        let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
+        let pixels = ho * wo, k = kernel * kernel * inChannels
+        let parts = Swift.max(1, Swift.min(parallel, n))
+        var chunks: Int
+        if isPointwise {
+            chunks = parts
+        } else {
+            let maxImages = Swift.max(1, Swift.min(n, columnBudget / Swift.max(pixels * k, 1)))
+            chunks = (n + maxImages - 1) / maxImages
+            chunks = Swift.min(n, (Swift.max(chunks, parts) + parts - 1) / parts * parts)
+        }
+        chunkImages = n == 0 ? 1 : (n + chunks - 1) / Swift.max(chunks, 1)
+        chunkCount = n == 0 ? 0 : (n + chunkImages - 1) / chunkImages
+        partCount = Swift.max(1, Swift.min(parts, chunkCount))
+        let colSize = isPointwise ? 0 : chunkImages * pixels * k
+        if cols.count != partCount { cols = (0..<partCount).map { _ in Tensor(zeros: [0]) } }
+        for c in cols where c.count != colSize { c.resize(isPointwise ? [0] : [chunkImages * pixels, k]) }
+        let gradSize = outChannels * k + outChannels
+        if partialGrads.count != partCount - 1 {
+            partialGrads = (0..<(partCount - 1)).map { _ in Tensor(zeros: [gradSize]) }
+        }
+        if bias != nil && ones.count < chunkImages * pixels {
+            ones.resize([chunkImages * pixels])
+            ones.fill(1)
+        }
     }
 
     public func forward(_ x: Tensor, into y: Tensor, training: Bool) {
         input = x
-        columnsValid = false
         let n = x.shape[0], h = x.shape[1], w = x.shape[2]
+        plan(n: n, h: h, w: w)
+        columnsValid = false
         let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
-        let pixels = ho * wo, k = kernel * kernel * inChannels
-        // With a bias, start every row from it and add the product (beta = 1): one pass instead of two.
-        if let bias {
-            for r in 0..<(n * pixels) {
-                (y.data + r * outChannels).update(from: bias.value.data, count: outChannels)
+        let pixels = ho * wo, k = kernel * kernel * inChannels, out = outChannels
+        let pointwise = isPointwise, cols = self.cols, chunkImages = self.chunkImages
+        let chunkCount = self.chunkCount, parts = partCount
+        let wp = UnsafePointer(weight.value.data), bp = bias.map { UnsafePointer($0.value.data) }
+        let beta: Float = bias == nil ? 0 : 1
+        Threads.forEach(parts) { p in
+            for c in Threads.part(p, of: parts, chunkCount) {
+                let b0 = c * chunkImages, b1 = Swift.min(n, b0 + chunkImages), rows = (b1 - b0) * pixels
+                let yc = y.data + b0 * pixels * out
+                // With a bias, start every row from it and add the product (beta = 1): one pass instead of two.
+                if let bp { for r in 0..<rows { (yc + r * out).update(from: bp, count: out) } }
+                let a: UnsafePointer<Float>
+                if pointwise {
+                    a = UnsafePointer(x.data + b0 * pixels * k)
+                } else {
+                    im2col(x, images: b0..<b1, into: cols[p].data)
+                    a = UnsafePointer(cols[p].data)
+                }
+                // Y[rows, out] = col · Wᵀ
+                BLAS.gemm(transB: true, m: rows, n: out, k: k, a: a, lda: k, b: wp, ldb: k, beta: beta,
+                          c: yc, ldc: out)
             }
         }
-        let beta: Float = bias == nil ? 0 : 1
-        if isPointwise {
-            BLAS.gemm(transB: true, m: n * pixels, n: outChannels, k: k, a: x.data, lda: k,
-                      b: weight.value.data, ldb: k, beta: beta, c: y.data, ldc: outChannels)
-            return
-        }
-        let chunk = imagesPerChunk(n, perImage: pixels * k)
-        // Only when the size changes: an array literal allocates, and a steady-state step must not.
-        if col.count != chunk * pixels * k { col.resize([chunk * pixels, k]) }
-        for b0 in Swift.stride(from: 0, to: n, by: chunk) {
-            let b1 = Swift.min(n, b0 + chunk), rows = (b1 - b0) * pixels
-            im2col(x, images: b0..<b1)
-            // Y[rows, out] = col · Wᵀ
-            BLAS.gemm(transB: true, m: rows, n: outChannels, k: k, a: col.data, lda: k,
-                      b: weight.value.data, ldb: k, beta: beta,
-                      c: y.data + b0 * pixels * outChannels, ldc: outChannels)
-        }
-        columnsValid = chunk >= n
+        columnsValid = !pointwise && chunkCount == parts
+    }
+
+    /// What `backward` does with the input gradient it computes.
+    enum InputGradient {
+        /// dx = the convolution's input gradient.
+        case overwrite
+        /// dx += it (dx already holds another path's gradient).
+        case accumulate
+        /// dx = `base` + it (`base` has dx's shape).
+        case adding(Tensor)
     }
 
     public func backward(_ dy: Tensor, dx: Tensor?) {
+        backward(dy, dx: dx, mode: .overwrite)
+    }
+
+    /// `backward`, with the input gradient overwriting `dx`, added to it, or added to another tensor.
+    func backward(_ dy: Tensor, dx: Tensor?, mode: InputGradient) {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let n = x.shape[0], h = x.shape[1], w = x.shape[2]
         let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
-        let pixels = ho * wo, k = kernel * kernel * inChannels
+        let pixels = ho * wo, k = kernel * kernel * inChannels, out = outChannels
         guard n * pixels > 0 else {
             // No rows (an empty batch): the gradients are zero; BLAS would leave them untouched.
             weight.grad.fill(0)
             bias?.grad.fill(0)
-            return
-        }
-
-        // db = column sums of dY = dYᵀ 1
-        if let bias {
-            if ones.count != n * pixels {
-                ones.resize([n * pixels])
-                ones.fill(1)
-            }
-            BLAS.gemv(trans: true, m: n * pixels, n: outChannels, a: dy.data, lda: outChannels, x: ones.data,
-                      beta: 0, y: bias.grad.data)
-        }
-
-        if isPointwise {
-            // dW = dYᵀ x, dx = dY W
-            BLAS.gemm(transA: true, m: outChannels, n: k, k: n * pixels, a: dy.data, lda: outChannels,
-                      b: x.data, ldb: k, beta: 0, c: weight.grad.data, ldc: k)
             if let dx {
-                BLAS.gemm(m: n * pixels, n: k, k: outChannels, a: dy.data, lda: outChannels,
-                          b: weight.value.data, ldb: k, beta: 0, c: dx.data, ldc: k)
+                switch mode {
+                case .overwrite: dx.fill(0)
+                case .accumulate: break
+                case let .adding(base): dx.copy(from: base)
+                }
             }
             return
         }
-
-        let chunk = imagesPerChunk(n, perImage: pixels * k)
-        if col.count != chunk * pixels * k { col.resize([chunk * pixels, k]) }  // sized by forward already
-        for b0 in Swift.stride(from: 0, to: n, by: chunk) {
-            let b1 = Swift.min(n, b0 + chunk), rows = (b1 - b0) * pixels
-            let dyChunk = dy.data + b0 * pixels * outChannels
-            if !columnsValid { im2col(x, images: b0..<b1) }
-            // dW (+)= dYᵀ · col, summed over chunks
-            BLAS.gemm(transA: true, m: outChannels, n: k, k: rows, a: dyChunk, lda: outChannels,
-                      b: col.data, ldb: k, beta: b0 == 0 ? 0 : 1, c: weight.grad.data, ldc: k)
-            guard let dx else { continue }
-            // dcol = dY · W, written over the columns (dW no longer needs them), then scattered back.
-            BLAS.gemm(m: rows, n: k, k: outChannels, a: dyChunk, lda: outChannels,
-                      b: weight.value.data, ldb: k, beta: 0, c: col.data, ldc: k)
-            columnsValid = false
-            col2im(into: dx, images: b0..<b1)
+        plan(n: n, h: h, w: w)   // sized by forward already, unless the parallelism changed since
+        let pointwise = isPointwise, cols = self.cols, partials = partialGrads
+        let chunkImages = self.chunkImages, chunkCount = self.chunkCount, parts = partCount
+        let reuse = columnsValid
+        let wp = UnsafePointer(weight.value.data), gw = weight.grad.data, gb = bias?.grad.data
+        let onesp = UnsafePointer(ones.data)
+        let base: UnsafePointer<Float>?
+        switch mode {
+        case .overwrite: base = nil
+        case .accumulate: base = dx.map { UnsafePointer($0.data) }
+        case let .adding(t):
+            precondition(dx == nil || t.count == dx!.count, "Conv2d.backward: the added gradient has another size")
+            base = UnsafePointer(t.data)
+        }
+        Threads.forEach(parts) { p in
+            let dW = p == 0 ? gw : partials[p - 1].data
+            let db = p == 0 ? gb : (gb == nil ? nil : partials[p - 1].data + out * k)
+            var first = true
+            for c in Threads.part(p, of: parts, chunkCount) {
+                let b0 = c * chunkImages, b1 = Swift.min(n, b0 + chunkImages), rows = (b1 - b0) * pixels
+                let dyc = UnsafePointer(dy.data + b0 * pixels * out)
+                let a: UnsafePointer<Float>
+                if pointwise {
+                    a = UnsafePointer(x.data + b0 * pixels * k)
+                } else {
+                    if !reuse { im2col(x, images: b0..<b1, into: cols[p].data) }
+                    a = UnsafePointer(cols[p].data)
+                }
+                // dW (+)= dYᵀ · col, db (+)= dYᵀ 1, summed over the part's chunks
+                let beta: Float = first ? 0 : 1
+                BLAS.gemm(transA: true, m: out, n: k, k: rows, a: dyc, lda: out, b: a, ldb: k, beta: beta,
+                          c: dW, ldc: k)
+                if let db {
+                    BLAS.gemv(trans: true, m: rows, n: out, a: dyc, lda: out, x: onesp, beta: beta, y: db)
+                }
+                first = false
+                guard let dx else { continue }
+                if pointwise {
+                    // dx = dY W (+ base)
+                    let dxc = dx.data + b0 * pixels * k
+                    var beta: Float = 0
+                    if let base {
+                        if base != UnsafePointer(dx.data) { dxc.update(from: base + b0 * pixels * k, count: rows * k) }
+                        beta = 1
+                    }
+                    BLAS.gemm(m: rows, n: k, k: out, a: dyc, lda: out, b: wp, ldb: k, beta: beta, c: dxc, ldc: k)
+                } else {
+                    // dcol = dY · W, written over the columns (dW no longer needs them), then gathered back.
+                    BLAS.gemm(m: rows, n: k, k: out, a: dyc, lda: out, b: wp, ldb: k, beta: 0, c: cols[p].data,
+                              ldc: k)
+                    col2im(UnsafePointer(cols[p].data), into: dx, images: b0..<b1, base: base)
+                }
+            }
+        }
+        if dx != nil { columnsValid = false }
+        // dW = Σ of the parts' partial sums, in part order.
+        for q in partials.indices {
+            let s = UnsafePointer(partials[q].data)
+            Vector.add(gw, s, out * k)
+            if let gb { Vector.add(gb, s + out * k, out) }
         }
     }
 
@@ -197,13 +290,13 @@ public final class Conv2d: Layer {
 
     /// Writes the column matrix of `images` of `x` into `col`: row (b, i, j) holds the (kh, kw, cin) window
     /// of output pixel (i, j), zeros where the window hangs over the padding.
-    private func im2col(_ x: Tensor, images: Range<Int>) {
+    private func im2col(_ x: Tensor, images: Range<Int>, into col: UnsafeMutablePointer<Float>) {
         let h = x.shape[1], w = x.shape[2], c = inChannels
         let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
         let k = kernel * kernel * c, run = kernel * c
-        var dst = col.data
+        var dst = col
         for b in images {
-            let image = x.data + b * h * w * c
+            let image = UnsafePointer(x.data + b * h * w * c)
             for i in 0..<ho {
                 let h0 = i * stride - padding
                 for j in 0..<wo {
@@ -226,18 +319,37 @@ public final class Conv2d: Layer {
         }
     }
 
-    /// The adjoint of `im2col`: sets `images` of `dx` to the sum, over every window an input pixel is in, of
-    /// its entries of dcol (held in `col`).
-    private func col2im(into dx: Tensor, images: Range<Int>) {
+    /// The adjoint of `im2col`: sets `images` of `dx` to `base` (or zero) plus the sum, over every window an
+    /// input pixel is in, of its entries of `dcol` (the chunk's rows of dL/dcol).
+    ///
+    /// It scatters, reading `dcol` in order, window after window. An input row is set (to zero, or to `base`'s
+    /// row; `base` may be `dx` itself, which accumulates) just before the first window that reaches it, so each
+    /// row is written while it is still in cache rather than cleared in a pass of its own.
+    private func col2im(_ dcol: UnsafePointer<Float>, into dx: Tensor, images: Range<Int>,
+                        base: UnsafePointer<Float>?) {
         let h = dx.shape[1], w = dx.shape[2], c = inChannels
         let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
-        let k = kernel * kernel * c, run = kernel * c
-        (dx.data + images.lowerBound * h * w * c).update(repeating: 0, count: images.count * h * w * c)
-        var src = UnsafePointer(col.data)
+        let k = kernel * kernel * c, run = kernel * c, rowSize = w * c
+        var src = dcol
         for b in images {
-            let image = dx.data + b * h * w * c
+            let image = dx.data + b * h * rowSize
+            let baseImage = base.map { $0 + b * h * rowSize }
+            var ready = 0   // input rows 0..<ready are set
+            @inline(__always) func prepare(upTo end: Int) {
+                while ready < end {
+                    let d = image + ready * rowSize
+                    if let baseImage {
+                        let s = baseImage + ready * rowSize
+                        if s != UnsafePointer(d) { Vector.copy(d, s, rowSize) }
+                    } else {
+                        d.update(repeating: 0, count: rowSize)
+                    }
+                    ready += 1
+                }
+            }
             for i in 0..<ho {
                 let h0 = i * stride - padding
+                prepare(upTo: Swift.min(h, h0 + kernel))
                 for j in 0..<wo {
                     let w0 = j * stride - padding
                     let (lo, hi) = kernelColumns(w0: w0, width: w)
@@ -245,14 +357,13 @@ public final class Conv2d: Layer {
                         for kh in 0..<kernel {
                             let ih = h0 + kh
                             guard ih >= 0, ih < h else { continue }
-                            let s = src + kh * run + lo * c
-                            let d = image + (ih * w + w0 + lo) * c
-                            for t in 0..<((hi - lo) * c) { d[t] += s[t] }
+                            Vector.add(image + (ih * w + w0 + lo) * c, src + kh * run + lo * c, (hi - lo) * c)
                         }
                     }
                     src += k
                 }
             }
+            prepare(upTo: h)   // rows no window reaches
         }
     }
 

@@ -1,4 +1,6 @@
 /// y = max(x, 0), elementwise. The backward pass reads the saved output: dx = dy where y > 0, else 0.
+///
+/// Both passes are vectorised selects (`Vector`) split over the threads (`Threads.forRanges`).
 public final class ReLU: Layer {
     private var output: Tensor?
 
@@ -9,15 +11,15 @@ public final class ReLU: Layer {
     public func outputShape(for input: [Int]) throws -> [Int] { input }
 
     public func forward(_ x: Tensor, into y: Tensor, training: Bool) {
-        let xp = x.data, yp = y.data
-        for i in 0..<x.count { yp[i] = Swift.max(xp[i], 0) }
+        let xp = UnsafePointer(x.data), yp = y.data
+        Threads.forRanges(x.count) { r in Vector.relu(xp, yp, r) }
         output = y
     }
 
     public func backward(_ dy: Tensor, dx: Tensor?) {
         guard let dx, let y = output else { return }
-        let yp = y.data, dyp = dy.data, dxp = dx.data
-        for i in 0..<dy.count { dxp[i] = yp[i] > 0 ? dyp[i] : 0 }
+        let yp = UnsafePointer(y.data), dyp = UnsafePointer(dy.data), dxp = dx.data
+        Threads.forRanges(dy.count) { r in Vector.reluBackward(yp, dyp, dxp, r) }
     }
 
     public func copy() -> ReLU { ReLU() }

@@ -26,16 +26,17 @@ public final class ResidualBlock: Layer {
     public let shortcutConv: Conv2d?
     public let shortcutBN: BatchNorm?
 
-    // Forward: conv outputs (reused by each conv in turn: BN keeps x̂, not its input), h, r + sc, BN_sc(·).
+    // Forward: conv outputs (reused by each conv in turn: BN keeps x̂, not its input), h, BN_sc(·).
     private let convOut = Tensor(zeros: [0])
     private let hidden = Tensor(zeros: [0])
-    private let preActivation = Tensor(zeros: [0])
     private let shortcutOut = Tensor(zeros: [0])
-    // Backward: g, two gradients of the block's inner activations, and the shortcut's dx.
+    /// The block's output y = ReLU(r + sc) from forward (the caller's tensor, unchanged until backward, as for
+    /// `ReLU`): its sign is the final ReLU's mask, so r + sc need not be kept.
+    private var output: Tensor?
+    // Backward: g and two gradients of the block's inner activations.
     private let gradOut = Tensor(zeros: [0])
     private let grad1 = Tensor(zeros: [0])
     private let grad2 = Tensor(zeros: [0])
-    private let shortcutDx = Tensor(zeros: [0])
 
     public convenience init(inChannels: Int, outChannels: Int, stride: Int = 1, rng: inout some RandomNumberGenerator) {
         let projection = inChannels != outChannels || stride != 1
@@ -110,61 +111,43 @@ public final class ResidualBlock: Layer {
         let shape = y.shape
         convOut.resize(shape)
         hidden.resize(shape)
-        preActivation.resize(shape)
 
         conv1.forward(x, into: convOut, training: training)
-        bn1.forward(convOut, into: hidden, training: training)
-        let hp = hidden.data
-        for i in 0..<hidden.count { hp[i] = Swift.max(hp[i], 0) }
-        conv2.forward(hidden, into: convOut, training: training)
-        bn2.forward(convOut, into: preActivation, training: training)
-
-        let pp = preActivation.data, count = preActivation.count
+        bn1.forward(convOut, into: hidden, training: training, relu: true, residual: nil)    // h
+        var shortcut = x
         if let shortcutConv, let shortcutBN {
             shortcutOut.resize(shape)
             shortcutConv.forward(x, into: convOut, training: training)
             shortcutBN.forward(convOut, into: shortcutOut, training: training)
-            let sp = shortcutOut.data
-            for i in 0..<count { pp[i] += sp[i] }
-        } else {
-            let xp = x.data
-            for i in 0..<count { pp[i] += xp[i] }
+            shortcut = shortcutOut
         }
-        let yp = y.data
-        for i in 0..<count { yp[i] = Swift.max(pp[i], 0) }
+        conv2.forward(hidden, into: convOut, training: training)
+        // y = ReLU(BN₂(conv₂(h)) + sc), in BN₂'s pass.
+        bn2.forward(convOut, into: y, training: training, relu: true, residual: shortcut)
+        output = y
     }
 
     public func backward(_ dy: Tensor, dx: Tensor?) {
         let shape = dy.shape
-        precondition(preActivation.shape == shape, "ResidualBlock.backward before forward")
+        guard let y = output, y.shape == shape else { preconditionFailure("ResidualBlock.backward before forward") }
         gradOut.resize(shape)
         grad1.resize(shape)
         grad2.resize(shape)
 
-        // g = dy ⊙ [r + sc > 0]
-        let g = gradOut.data, dyp = dy.data, pp = preActivation.data, count = dy.count
-        for i in 0..<count { g[i] = pp[i] > 0 ? dyp[i] : 0 }
-
-        // Residual branch: BN₂ → conv₂ → inner ReLU → BN₁ → conv₁ (into dx).
-        bn2.backward(gradOut, dx: grad1)
+        // Residual branch: g = dy ⊙ [y > 0] (written to gradOut in BN₂'s first pass) → BN₂ → conv₂ → inner
+        // ReLU (its mask recomputed by BN₁ from x̂₁) → BN₁ → conv₁ (into dx).
+        bn2.backward(dy, dx: grad1, mask: .output(y, maskedInto: gradOut))
         conv2.backward(grad1, dx: grad2)
-        let d = grad2.data, hp = hidden.data
-        for i in 0..<count where hp[i] <= 0 { d[i] = 0 }
-        bn1.backward(grad2, dx: grad1)
-        conv1.backward(grad1, dx: dx)
-
-        // Shortcut: BN_sc and conv_sc (their parameter gradients are needed even without dx), then dx += ….
+        bn1.backward(grad2, dx: grad1, mask: .ownOutput)
         if let shortcutConv, let shortcutBN {
+            // dx = conv₁ᵀ(·) + conv_scᵀ(BN_scᵀ(g)); the shortcut's convolution adds its part into dx. Its
+            // parameter gradients are needed even without dx.
+            conv1.backward(grad1, dx: dx)
             shortcutBN.backward(gradOut, dx: grad2)
-            if let dx { shortcutDx.resize(dx.shape) }
-            shortcutConv.backward(grad2, dx: dx == nil ? nil : shortcutDx)
-            if let dx {
-                let dxp = dx.data, sp = shortcutDx.data
-                for i in 0..<dx.count { dxp[i] += sp[i] }
-            }
-        } else if let dx {
-            let dxp = dx.data
-            for i in 0..<count { dxp[i] += g[i] }
+            shortcutConv.backward(grad2, dx: dx, mode: .accumulate)
+        } else {
+            // dx = conv₁ᵀ(·) + g, the identity's part added as conv₁ gathers dx.
+            conv1.backward(grad1, dx: dx, mode: .adding(gradOut))
         }
     }
 

@@ -53,15 +53,18 @@ extension AdapterUnit {
     /// Floats stored for task `t` (its adapters and BatchNorms).
     public func taskParameterCount(_ t: Int) -> Int { taskParameters(t).reduce(0) { $0 + $1.parameter.value.count } }
 
-    /// Whether a per-task tensor name (`adapter.U`, `block0.adapter1.weight`, `bn.weight`) is an adapter's, which
-    /// has no counterpart in the shared unit.
-    public static func isAdapterName(_ name: String) -> Bool { name.contains("adapter") }
-
     /// Checks that the task layout fits `rows` rows and this unit's tasks (a programming error otherwise).
     func checkLayout(rows n: Int) {
         precondition(rows.segments.count == taskCount && rows.rowCount == n,
                      "adapter unit: \(rows.segments.count) task segments covering \(rows.rowCount) rows, for \(taskCount) tasks and \(n) rows")
     }
+}
+
+/// The naming rule of adapter units' per-task tensors.
+public enum AdapterUnitNames {
+    /// Whether a per-task tensor name (`adapter.U`, `block0.adapter1.weight`, `bn.weight`) is an adapter's,
+    /// which has no counterpart in the shared unit (BatchNorm names are not).
+    public static func isAdapter(_ name: String) -> Bool { name.contains("adapter") }
 }
 
 extension UnitSpec {

@@ -44,7 +44,18 @@ public struct UnitSpec: Hashable, Sendable, Codable, CustomStringConvertible {
         }
         var kernel = 3, stride = 1, blocks = 1, pool = false, rank: Int?
         for opt in parts.dropFirst(2) {
-            if opt == "pool" { pool = true } else if opt.hasPrefix("k") { kernel = try int(String(opt.dropFirst()), "kernel") } else if opt.hasPrefix("s") { stride = try int(String(opt.dropFirst()), "stride") } else if opt.hasPrefix("b") { blocks = try int(String(opt.dropFirst()), "blocks") } else if opt.hasPrefix("r") { rank = try int(String(opt.dropFirst()), "adapter rank") } else {
+            let value = String(opt.dropFirst())
+            if opt == "pool" {
+                pool = true
+            } else if opt.hasPrefix("k") {
+                kernel = try int(value, "kernel")
+            } else if opt.hasPrefix("s") {
+                stride = try int(value, "stride")
+            } else if opt.hasPrefix("b") {
+                blocks = try int(value, "blocks")
+            } else if opt.hasPrefix("r") {
+                rank = try int(value, "adapter rank")
+            } else {
                 throw EngineError.invalidModel("unit '\(text)': unknown option '\(opt)' (use kN, sN, bN, rN or pool)")
             }
         }

@@ -1,13 +1,15 @@
-/// A multi-task network built from a `ModelSpec` and a `SharingMask`: each unit is either one shared copy or
-/// one copy per task, and every task has its own head.
+/// A multi-task network built from a `ModelSpec` and a `SharingMask`: each unit is one shared copy, one copy
+/// per task, or one shared copy plus a small adapter per task (`AdapterUnit`), and every task has its own head.
 ///
 /// Rows of all tasks travel together in one tensor (see `TaskBatch`). A shared unit runs them in one pass (one
 /// GEMM per layer); a task-specific unit runs each task's rows through that task's copy, on views of the same
-/// buffers, the copies side by side across threads (`Threads.forEach`).
+/// buffers, the copies side by side across threads (`Threads.forEach`); an adapter unit runs its shared layers
+/// over all rows in one pass and each task's adapter on that task's rows, side by side.
 ///
-/// Parameter keys are `u01/fc.weight` for a shared unit, `u01/t2/fc.weight` for task 2's copy of a specific
-/// unit and `head/t2/weight` for heads: the unit group, the task group, then the layer's own dotted name. The
-/// same strings are the dataset paths in HDF5 weight files.
+/// Parameter keys are `u01/fc.weight` for a shared unit (and the shared part of an adapter unit),
+/// `u01/t2/fc.weight` for task 2's copy of a specific unit, `u01/t2/adapter.U` for task 2's adapter and
+/// `head/t2/weight` for heads: the unit group, the task group, then the layer's own dotted name. The same
+/// strings are the dataset paths in HDF5 weight files.
 public final class MultiTaskModel {
     public let spec: ModelSpec
     public let mask: SharingMask
@@ -19,14 +21,11 @@ public final class MultiTaskModel {
     enum Slot {
         case shared(Sequential)
         case specific([Sequential])
-
-        var copies: [Sequential] {
-            switch self {
-            case let .shared(s): [s]
-            case let .specific(c): c
-            }
-        }
+        case adapter(any AdapterUnit)
     }
+
+    /// The task layout of the current batch, shared with the adapter units.
+    let rows = TaskRows()
 
     /// Per-example output shape of each unit, then of the pooled features.
     public let unitOutputShapes: [[Int]]
@@ -40,7 +39,6 @@ public final class MultiTaskModel {
     public private(set) var logits: [Tensor]
     private var logitGrads: [Tensor]
     private var viewCache: [ObjectIdentifier: (base: UnsafeMutablePointer<Float>, shape: [Int], views: [Tensor])] = [:]
-    private var viewSegments: [Range<Int>] = []
     /// Per-task results of the last loss evaluation, kept so that a step allocates no result arrays.
     var taskResults: [(loss: Float, correct: Int)] = []
     var taskLosses: [Float] = []
@@ -48,13 +46,15 @@ public final class MultiTaskModel {
     /// Builds the model with freshly initialised weights drawn from `rng`.
     ///
     /// Every unit is initialised once; a task-specific unit's copies all start from those same weights, as
-    /// they would from pretrained ones (Zhang et al. 2021). Heads are initialised per task.
+    /// they would from pretrained ones (Zhang et al. 2021), and an adapter unit's shared part takes them, its
+    /// per-task BatchNorms are copies, and its adapters start at zero. Heads are initialised per task.
+    ///
+    /// The units and heads draw the same numbers from `rng` whatever the mask, so models of one seed share
+    /// their initial backbone and heads; the adapters' random factors (a linear adapter's V) come last, from a
+    /// generator seeded by one more draw, and only when the mask has an adapter unit.
     public init(spec: ModelSpec, mask: SharingMask, rng: inout some RandomNumberGenerator) throws {
         try spec.validate()
         try mask.validate(units: spec.units.count)
-        if let i = mask.states.firstIndex(of: .adapter) {
-            throw EngineError.invalidModel("unit \(i + 1) is 'A' (adapter), which this engine version cannot build yet; use S or T")
-        }
         self.spec = spec
         self.mask = mask
         var shape = spec.inputShape
@@ -62,12 +62,18 @@ public final class MultiTaskModel {
         var shapes: [[Int]] = []
         for (u, unit) in spec.units.enumerated() {
             let proto = try unit.build(input: shape, rng: &rng)
+            let input = shape
             shape = Array(try proto.outputShape(for: [1] + shape).dropFirst())
             shapes.append(shape)
             switch mask[u] {
             case .shared: slots.append(.shared(proto))
             case .specific: slots.append(.specific([proto] + (1..<spec.taskCount).map { _ in proto.copy() }))
-            case .adapter: fatalError("rejected above")
+            case .adapter:
+                do {
+                    slots.append(.adapter(try unit.makeAdapterUnit(from: proto, input: input, tasks: spec.taskCount, rows: rows)))
+                } catch let EngineError.invalidModel(why) {
+                    throw EngineError.invalidModel("unit \(u + 1): \(why)")
+                }
             }
         }
         self.slots = slots
@@ -80,6 +86,10 @@ public final class MultiTaskModel {
         activationGrads = spec.units.map { _ in Tensor(zeros: [0]) }
         logits = spec.taskClasses.map { _ in Tensor(zeros: [0]) }
         logitGrads = spec.taskClasses.map { _ in Tensor(zeros: [0]) }
+        if mask.states.contains(.adapter) {
+            var adapterRNG = SplitMix64(seed: rng.next())
+            for case let .adapter(a) in slots { a.initialiseAdapters(rng: &adapterRNG) }
+        }
     }
 
     // MARK: - Parameters
@@ -93,6 +103,7 @@ public final class MultiTaskModel {
             case let .shared(s): out += prefixed(unit, s.namedParameters, separator: "/")
             case let .specific(copies):
                 for (t, c) in copies.enumerated() { out += prefixed("\(unit)/t\(t)", c.namedParameters, separator: "/") }
+            case let .adapter(a): out += prefixed(unit, a.namedParameters, separator: "/")
             }
         }
         for (t, h) in heads.enumerated() { out += prefixed("head/t\(t)", h.namedParameters, separator: "/") }
@@ -108,6 +119,23 @@ public final class MultiTaskModel {
             case let .shared(s): out += prefixed(unit, s.namedBuffers, separator: "/")
             case let .specific(copies):
                 for (t, c) in copies.enumerated() { out += prefixed("\(unit)/t\(t)", c.namedBuffers, separator: "/") }
+            case let .adapter(a): out += prefixed(unit, a.namedBuffers, separator: "/")
+            }
+        }
+        return out
+    }
+
+    /// The keys of the adapters proper (`u02/t1/adapter.U`, `u03/t0/block0.adapter1.weight`): per-task tensors
+    /// with no counterpart in the shared unit, so pretrained backbone weights never hold them (they keep their
+    /// initial, zero, function). An adapter unit's per-task BatchNorms are not among them.
+    public var adapterKeys: Set<String> {
+        var out: Set<String> = []
+        for (u, slot) in slots.enumerated() {
+            guard case let .adapter(a) = slot else { continue }
+            for t in 0..<a.taskCount {
+                for (name, _) in a.taskParameters(t) where AdapterUnitNames.isAdapter(name) {
+                    out.insert("\(Self.unitKey(u))/t\(t)/\(name)")
+                }
             }
         }
         return out
@@ -120,29 +148,46 @@ public final class MultiTaskModel {
         index + 1 < 10 ? "u0\(index + 1)" : "u\(index + 1)"
     }
 
-    /// Parameter counts, exact: `stored` is the number of trainable floats held, shared + specific + heads.
+    /// Parameter counts, exact: `stored` is the number of trainable floats held, shared + specific + heads. An
+    /// adapter unit's shared part counts as shared, its per-task adapters and BatchNorms as specific.
     public var parameterCounts: ParameterCounts {
         var shared = 0, specific = 0
         for slot in slots {
             switch slot {
             case let .shared(s): shared += s.parameterCount
             case let .specific(c): specific += c.reduce(0) { $0 + $1.parameterCount }
+            case let .adapter(a):
+                shared += a.sharedParameterCount
+                specific += (0..<a.taskCount).reduce(0) { $0 + a.taskParameterCount($1) }
             }
         }
         return ParameterCounts(shared: shared, specific: specific, heads: heads.reduce(0) { $0 + $1.parameterCount })
     }
 
     /// Sets the backbone from one set of (pretrained, all-shared) weights keyed `u01/fc.weight`, ...: a shared
-    /// unit takes them, and so does every copy of a specific unit. Heads are left as they are unless
-    /// `weights` has `head/t<k>/...` keys of the right shapes.
+    /// unit takes them, and so does every copy of a specific unit. An adapter unit's shared part takes them,
+    /// each task's BatchNorm takes the shared unit's (`u02/bn.weight`, and its running statistics when present),
+    /// and its adapters are set back to zero, so that the model computes the backbone's function. Heads are
+    /// left as they are unless `weights` has `head/t<k>/...` keys of the right shapes.
     public func loadBackbone(_ weights: [String: Tensor]) throws {
+        func load(_ unit: String, _ parameters: [(name: String, parameter: Parameter)],
+                  _ buffers: [(name: String, tensor: Tensor)]) throws {
+            for (name, p) in parameters { try Self.assign(weights, "\(unit)/\(name)", to: p.value) }
+            for (name, b) in buffers where weights["\(unit)/\(name)"] != nil {
+                try Self.assign(weights, "\(unit)/\(name)", to: b)
+            }
+        }
         for (u, slot) in slots.enumerated() {
             let unit = Self.unitKey(u)
-            for copy in slot.copies {
-                for (name, p) in copy.namedParameters { try Self.assign(weights, "\(unit)/\(name)", to: p.value) }
-                for (name, b) in copy.namedBuffers where weights["\(unit)/\(name)"] != nil {
-                    try Self.assign(weights, "\(unit)/\(name)", to: b)
+            switch slot {
+            case let .shared(s): try load(unit, s.namedParameters, s.namedBuffers)
+            case let .specific(copies): for c in copies { try load(unit, c.namedParameters, c.namedBuffers) }
+            case let .adapter(a):
+                try load(unit, a.sharedParameters, [])
+                for t in 0..<a.taskCount {
+                    try load(unit, a.taskParameters(t).filter { !AdapterUnitNames.isAdapter($0.name) }, a.taskBuffers(t))
                 }
+                a.resetAdapters()
             }
         }
         for (t, h) in heads.enumerated() {
@@ -173,7 +218,7 @@ public final class MultiTaskModel {
     }
 
     func forwardUnchecked(_ x: Tensor, segments: [Range<Int>], training: Bool) {
-        if segments != viewSegments { plan(rows: x.shape[0], segments: segments) }
+        if segments != rows.segments { plan(rows: x.shape[0], segments: segments) }
         var current = x
         for (u, slot) in slots.enumerated() {
             run(slot, input: current, output: activations[u], training: training)
@@ -193,7 +238,7 @@ public final class MultiTaskModel {
     /// Sizes every step buffer for a batch layout. Runs when the layout changes, never in a steady-state step.
     private func plan(rows n: Int, segments: [Range<Int>]) {
         viewCache.removeAll()
-        viewSegments = segments
+        rows.set(segments)
         for u in slots.indices {
             activations[u].resize([n] + unitOutputShapes[u])
             activationGrads[u].resize([n] + unitOutputShapes[u])
@@ -215,6 +260,8 @@ public final class MultiTaskModel {
         case let .specific(copies):
             let xs = views(of: input), ys = views(of: output)
             Threads.forEach(copies.count) { t in copies[t].forward(xs[t], into: ys[t], training: training) }
+        case let .adapter(a):
+            a.forward(input, into: output, training: training)
         }
     }
 
@@ -235,6 +282,8 @@ public final class MultiTaskModel {
                 let dys = views(of: dy)
                 let dxs = dx.map { views(of: $0) }
                 Threads.forEach(copies.count) { t in copies[t].backward(dys[t], dx: dxs?[t]) }
+            case let .adapter(a):
+                a.backward(dy, dx: dx)
             }
         }
     }
@@ -243,7 +292,7 @@ public final class MultiTaskModel {
     private func views(of tensor: Tensor) -> [Tensor] {
         let key = ObjectIdentifier(tensor)
         if let hit = viewCache[key], hit.base == tensor.data, hit.shape == tensor.shape { return hit.views }
-        let v = viewSegments.map { Tensor(rowsOf: tensor, $0) }
+        let v = rows.segments.map { Tensor(rowsOf: tensor, $0) }
         viewCache[key] = (tensor.data, tensor.shape, v)
         return v
     }
@@ -263,9 +312,10 @@ public final class MultiTaskModel {
 
 /// Stored parameter counts of a multi-task model.
 public struct ParameterCounts: Hashable, Sendable, Codable {
-    /// Floats in shared units (stored once).
+    /// Floats in shared units and in adapter units' shared parts (stored once).
     public var shared: Int
-    /// Floats in task-specific units, all copies together.
+    /// Floats in task-specific units, all copies together, and in adapter units' per-task parts (adapters and
+    /// BatchNorms), all tasks together.
     public var specific: Int
     /// Floats in the heads, all tasks together.
     public var heads: Int

@@ -114,10 +114,11 @@ public final class ResidualAdapterBlock {
 
     public func forward(_ x: Tensor, into y: Tensor, training: Bool) {
         if x.shape != plannedInput {
-            for t in [convOut, shortcutConvOut, hidden, preActivation, shortcutOut, gradOut, grad1, grad2, shortcutGrad] {
-                t.resize(y.shape)
+            for t in [convOut, hidden, preActivation, gradOut, grad1, grad2] { t.resize(y.shape) }
+            if shortcutConv != nil {
+                for t in [shortcutConvOut, shortcutOut, shortcutGrad] { t.resize(y.shape) }
+                shortcutDx.resize(x.shape)
             }
-            shortcutDx.resize(x.shape)
             plannedInput = x.shape
         }
         let xs = xViews.views(of: x, rows), cs = convViews.views(of: convOut, rows)

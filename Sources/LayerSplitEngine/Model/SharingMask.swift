@@ -4,7 +4,9 @@ public enum SharingState: Character, Sendable, CaseIterable, Codable {
     case shared = "S"
     /// One copy per task, each initialised from the same (pretrained) weights.
     case specific = "T"
-    /// The shared copy plus a small per-task adapter (residual adapters, Rebuffi et al. 2018).
+    /// The shared copy plus a small per-task adapter (parallel residual adapters, Rebuffi et al. 2018): a rank-r
+    /// product beside a linear unit, a 1x1 convolution beside each 3x3 one, with per-task BatchNorm
+    /// (`AdapterUnit`).
     case adapter = "A"
 
     public var letter: Character { rawValue }

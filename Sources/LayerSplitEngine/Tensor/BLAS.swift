@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Synchronization
 
 /// The engine's only door to matrix arithmetic: every product goes through OpenBLAS's `cblas_sgemm`.
 ///
@@ -60,12 +61,28 @@ public enum BLAS {
 /// Large GEMMs (a shared unit processing every task's rows) use all threads inside OpenBLAS. Several small
 /// independent GEMMs (the per-task copies of a specific unit) run side by side instead: one task per thread,
 /// each with single-threaded OpenBLAS, which keeps the threads busy where splitting a small GEMM would not.
+/// Layers split their own work the same way (a convolution's im2col chunks, BatchNorm's rows, elementwise
+/// passes): into `parallelism` parts, statically, so that a given thread count always adds the same partial
+/// results in the same order.
+///
+/// Only one `forEach` spreads over the threads at a time: a `forEach` called from inside an item (a layer
+/// splitting its work while it runs as one task's copy) runs its items inline on the current thread, and so
+/// does one called from another thread while the pool is busy.
 public enum Threads {
     nonisolated(unsafe) private static var current = 1
     nonisolated(unsafe) private static var pool: WorkerPool?
+    /// Whether a `forEach` holds the pool (claimed with a compare-and-swap, so it never blocks).
+    private static let busy = Atomic<Bool>(false)
 
     /// The engine's thread count.
     public static var count: Int { current }
+
+    /// How many parts a layer should split its work into here: the thread count at the top level, and 1 inside
+    /// a `forEach` item (the other threads are busy with the other items) or with one thread.
+    public static var parallelism: Int {
+        guard current > 1, pool != nil, !busy.load(ordering: .relaxed) else { return 1 }
+        return current
+    }
 
     /// How many times `forEach` has changed OpenBLAS's thread count. OpenBLAS 0.3.21 allocates a little memory
     /// each time, which is the only heap allocation of a multi-threaded training step; tests account for it.
@@ -81,17 +98,62 @@ public enum Threads {
     /// Runs `body(i)` for `i` in `0..<n`, spread over the engine's threads, with OpenBLAS single-threaded inside.
     ///
     /// Each `i` must touch disjoint memory. With one thread, or one item, it is a plain loop and OpenBLAS keeps
-    /// every thread. Which thread runs an item never changes its arithmetic, so results are deterministic.
-    /// Allocates nothing: the worker threads are started once, by `set`.
+    /// every thread; called from inside another `forEach`'s item it is a plain loop too. Which thread runs an
+    /// item never changes its arithmetic, so results are deterministic. Allocates nothing: the worker threads
+    /// are started once, by `set`.
     public static func forEach(_ n: Int, _ body: (Int) -> Void) {
-        guard current > 1, n > 1, let pool else {
+        forEach(n, blas: true, body)
+    }
+
+    /// `forEach`, saying whether the items call BLAS. When they do not (`blas: false`: elementwise loops),
+    /// OpenBLAS's thread count is left alone, which saves two calls into OpenBLAS (and its bookkeeping).
+    public static func forEach(_ n: Int, blas: Bool, _ body: (Int) -> Void) {
+        guard current > 1, n > 1, let pool,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else {
             for i in 0..<n { body(i) }
             return
         }
-        openblas_set_num_threads(1)
+        if blas { openblas_set_num_threads(1) }
         pool.run(n, participants: Swift.min(current, n), body)
-        openblas_set_num_threads(Int32(current))
-        blasThreadChanges &+= 2
+        if blas {
+            openblas_set_num_threads(Int32(current))
+            blasThreadChanges &+= 2
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// The number of parts to split `count` units of work into: `parallelism`, but no more than leaves each
+    /// part `minimum` units (waking a thread costs some microseconds), and at least 1.
+    public static func parts(_ count: Int, minimum: Int) -> Int {
+        let p = parallelism
+        if p == 1 { return 1 }
+        return Swift.max(1, Swift.min(p, count / Swift.max(minimum, 1)))
+    }
+
+    /// Part `k` of `parts` of `0..<count`: contiguous, in order, sizes differing by at most one.
+    @inline(__always)
+    public static func part(_ k: Int, of parts: Int, _ count: Int) -> Range<Int> {
+        (k * count / parts)..<((k + 1) * count / parts)
+    }
+
+    /// Runs `body(k, range)` for the `parts` parts of `0..<count` (see `part`), side by side. The items must not
+    /// call BLAS. Part `k` always covers the same range, so per-part partial results combined in part order
+    /// are deterministic.
+    @inline(__always)
+    public static func forParts(_ parts: Int, of count: Int, _ body: (Int, Range<Int>) -> Void) {
+        if parts <= 1 {
+            body(0, 0..<count)
+        } else {
+            forEach(parts, blas: false) { k in body(k, part(k, of: parts, count)) }
+        }
+    }
+
+    /// Runs `body` over `0..<count` split into as many parts as pay off (elementwise work, `minimum` units
+    /// per part at least), side by side. The items must not call BLAS.
+    @inline(__always)
+    public static func forRanges(_ count: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
+        forParts(parts(count, minimum: minimum), of: count) { _, r in body(r) }
     }
 }
 
@@ -200,5 +262,102 @@ public enum FlopCounter {
         defer { enabled = false }
         try body()
         return count
+    }
+}
+
+/// Small vectorised loops for the layers' elementwise passes.
+///
+/// The engine is compiled for baseline x86-64 (SSE2), and the auto-vectoriser gives up on most of these
+/// loops: a select whose loaded operand is only read on one side (`y > 0 ? dy : 0`) becomes a branch, and
+/// loops that write one pointer while reading several need more run-time alias checks than it will emit. So
+/// the loops are written with `SIMD4<Float>` (one SSE register) and a scalar tail.
+enum Vector {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    }
+
+    @inline(__always)
+    static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD4<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+    }
+
+    @inline(__always)
+    static func loadDouble(_ p: UnsafeMutablePointer<Double>) -> SIMD4<Double> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
+    }
+
+    @inline(__always)
+    static func storeDouble(_ v: SIMD4<Double>, _ p: UnsafeMutablePointer<Double>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Double>.self)
+    }
+
+    /// max(v, 0) lane by lane, as `v > 0 ? v : 0`.
+    @inline(__always)
+    static func relu(_ v: SIMD4<Float>) -> SIMD4<Float> {
+        v.replacing(with: 0, where: v .<= 0)
+    }
+
+    /// d[i] = s[i] for i in 0..<n.
+    @inline(__always)
+    static func copy(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 4 <= n {
+            store(load(s + i), d + i)
+            i += 4
+        }
+        while i < n {
+            d[i] = s[i]
+            i += 1
+        }
+    }
+
+    /// d[i] += s[i] for i in 0..<n.
+    @inline(__always)
+    static func add(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 4 <= n {
+            store(load(d + i) + load(s + i), d + i)
+            i += 4
+        }
+        while i < n {
+            d[i] += s[i]
+            i += 1
+        }
+    }
+
+    /// y[i] = max(x[i], 0) for i in range.
+    static func relu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        var i = range.lowerBound
+        while i + 4 <= range.upperBound {
+            store(relu(load(x + i)), y + i)
+            i += 4
+        }
+        while i < range.upperBound {
+            let v = x[i]
+            y[i] = v > 0 ? v : 0
+            i += 1
+        }
+    }
+
+    /// dx[i] = y[i] > 0 ? dy[i] : 0 for i in range (the ReLU's backward, from its output).
+    static func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                             _ range: Range<Int>) {
+        var i = range.lowerBound
+        while i + 4 <= range.upperBound {
+            let v = load(dy + i)
+            store(v.replacing(with: 0, where: load(y + i) .<= 0), dx + i)
+            i += 4
+        }
+        while i < range.upperBound {
+            let v = dy[i]
+            dx[i] = y[i] > 0 ? v : 0
+            i += 1
+        }
     }
 }

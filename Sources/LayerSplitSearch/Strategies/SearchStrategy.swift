@@ -89,3 +89,13 @@ public struct RandomStrategy: SearchStrategy {
         return out
     }
 }
+
+/// Exactly the masks a study lists (for example the comparisons of a paper), in that order.
+public struct ListStrategy: SearchStrategy {
+    public let masks: [SharingMask]
+    public init(masks: [SharingMask]) { self.masks = masks }
+
+    public func nextRound(after evaluated: [Candidate], round: Int) -> [SharingMask]? {
+        round == 0 ? masks : nil
+    }
+}
