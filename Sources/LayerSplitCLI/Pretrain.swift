@@ -3,6 +3,7 @@ import Foundation
 import LayerSplitData
 import LayerSplitEngine
 import LayerSplitStore
+import LayerSplitStudy
 
 extension LayerSplitCommand {
     /// Trains the backbone with every unit shared, on all the tasks together, and writes a weights file that
@@ -21,7 +22,7 @@ extension LayerSplitCommand {
         @Option(help: "Units, comma-separated: linear:WIDTH, conv:CHANNELS[:sN][:pool], residual:CHANNELS[:sN]. Must match the later runs.")
         var units: String = "linear:128,linear:128,linear:128,linear:128"
 
-        @Option(help: "Pretraining data: 'synthetic' (the built-in multi-domain suite, all its tasks together).")
+        @Option(help: "Pretraining data: 'synthetic' (the built-in multi-domain suite, all its tasks together), or a YAML file whose 'data:' section names the data sets (a search space, or a file like search-spaces/examples-data/*.yaml).")
         var data: String = "synthetic"
 
         @Option(help: "Number of tasks (domains) of the synthetic suite.")
@@ -47,12 +48,13 @@ extension LayerSplitCommand {
             guard steps >= 1, batchSize >= 1 else { throw ValidationError("--steps and --batch-size must be positive") }
         }
 
-        /// The pretraining data: the one place to switch to a `DataSpec` later.
+        /// The pretraining data: the built-in suite, or the tasks of a YAML file's `data:` section.
         static func pretrainingData(_ name: String, tasks: Int, seed: UInt64) throws -> [TaskData] {
-            switch name {
-            case "synthetic": return SyntheticSuite.multiDomain(tasks: tasks, features: 64, seed: seed)
-            default: throw ValidationError("--data '\(name)' is unknown; available: synthetic")
+            if name == "synthetic" { return SyntheticSuite.multiDomain(tasks: tasks, features: 64, seed: seed) }
+            guard name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.hasSuffix(".json") else {
+                throw ValidationError("--data '\(name)': give 'synthetic' or a YAML file with a 'data:' section")
             }
+            return try DataSpec.load(file: name).load(seed: seed)
         }
 
         func run() throws {
@@ -60,20 +62,14 @@ extension LayerSplitCommand {
             let unitSpecs = try units.split(separator: ",").map { try UnitSpec(parsing: String($0)) }
             let data = try Self.pretrainingData(data, tasks: tasks, seed: engine.seed)
             let spec = ModelSpec(inputShape: data[0].train.shape, units: unitSpecs, taskClasses: data.map(\.train.classes))
-            var rng = SplitMix64(seed: engine.seed).derived(1)
-            let model = try MultiTaskModel(spec: spec, mask: .all(.shared, units: unitSpecs.count), rng: &rng)
-            let trainer = TrainingRecipe(steps: steps, batchSize: batchSize, learningRate: lr).trainer(for: model)
-            let batcher = Batcher(tasks: data.map(\.train), batchSize: batchSize, seed: engine.seed &+ 2)
-            if !quiet { print("pretraining \(spec) with every unit shared, \(model.parameterCounts.stored) parameters") }
+            let recipe = TrainingRecipe(steps: steps, batchSize: batchSize, learningRate: lr)
+            if !quiet { print("pretraining \(spec) with every unit shared on \(data.map(\.name).joined(separator: ", "))") }
             let start = Date()
             let every = max(steps / 10, 1)
-            for step in 0..<steps {
-                let losses = try trainer.step(batcher.next())
-                if !quiet && (step % every == 0 || step == steps - 1) {
-                    print(String(format: "step %5d/%d  loss %.4f", step + 1, steps, losses.reduce(0, +) / Float(losses.count)))
-                }
+            let model = try Pretraining.train(spec: spec, train: data.map(\.train), recipe: recipe, seed: engine.seed) { step, loss in
+                if !quiet && (step % every == 1 || step == steps) { print(String(format: "step %5d/%d  loss %.4f", step, steps, loss)) }
             }
-            let eval = try trainer.evaluate(Batcher.evaluationBatches(data.map(\.test), batchSize: 256))
+            let eval = try model.evaluate(Batcher.evaluationBatches(data.map(\.test), batchSize: 256))
             try WeightsFile.write(model, to: output, attributes: [
                 "tool_version": LayerSplitVersion.string, "data": data.map(\.name).joined(separator: ","),
                 "seed": String(engine.seed), "steps": String(steps),
