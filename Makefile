@@ -3,7 +3,7 @@ SWIFT        ?= swift
 # Release builds everywhere: numeric Swift is many times slower in debug, and the tests train real models.
 SWIFT_FLAGS  := -c release -Xswiftc -enable-testing
 BIN          := .build/release/layersplit
-PACKAGES     := libopenblas-dev libhdf5-dev zlib1g-dev pkg-config hdf5-tools dataset-fashion-mnist
+PACKAGES     := libopenblas-dev libhdf5-dev zlib1g-dev pkg-config hdf5-tools dataset-fashion-mnist slurmctld slurmd munge slurm-client
 VENV         := .venv-bench
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -23,23 +23,44 @@ mkdir -p "$2"
 D=$(cd "$2" && pwd)
 
 log_tails() {
-    for f in "$D/munged.log" "$D/slurmctld.log" "$D/slurmd.log"; do
+    for f in "$D/daemons.out" "$D/munged.log" "$D/slurmctld.log" "$D/slurmd.log"; do
         [ -s "$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$f" >&2; }
     done
     return 0
 }
 
-# Sends TERM to the pid in a pid file, waits up to 10 s, then KILL. Only that pid: never by name.
-stop_pid() {
-    local file=$1 pid
-    [ -s "$file" ] || return 0
-    pid=$(cat "$file")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$file"
+# Sends TERM to the pids in the given pid files (all at once: each daemon takes about 2 s to exit), waits up
+# to 10 s, then KILLs those still there. Only those pids: never by name.
+stop_pids() {
+    local file pid pids=()
+    for file in "$@"; do
+        [ -s "$file" ] || continue
+        pid=$(cat "$file")
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    for _ in $(seq 100); do
+        local alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null; done
+    rm -f "$@"
+    return 0
+}
+
+# Closes every file descriptor this script inherited beyond 0-2 (and bash's own 255), so that the daemons do
+# not hold them open for ever: a caller that reads this script's output to EOF, or one whose own descriptors
+# leaked into it (Swift's Foundation.Process then never saw this script exit), would wait as long as the
+# cluster runs.
+close_inherited_fds() {
+    local fd
+    for fd in $(ls /proc/$$/fd); do
+        case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -52,6 +73,7 @@ start() {
         }
     done
     [ "$(id -u)" = 0 ] || { echo "slurm-local: needs root (the cluster runs with SlurmUser=root)" >&2; exit 1; }
+    close_inherited_fds
     if [ -s "$D/slurmctld.pid" ] && kill -0 "$(cat "$D/slurmctld.pid")" 2>/dev/null; then
         echo "slurm-local: a cluster already runs from $D (slurmctld pid $(cat "$D/slurmctld.pid")); stop it first" >&2
         exit 1
@@ -77,8 +99,11 @@ start() {
     rm -f "$D/munge/munge.key"
     mungekey --create --keyfile="$D/munge/munge.key" >/dev/null
     chmod 600 "$D/munge/munge.key"
+    # The daemons get no terminal and no inherited pipes (a caller reading this script's output until EOF
+    # would wait for them); what they print before their logs open goes to DIR/daemons.out.
+    : > "$D/daemons.out"
     munged --key-file="$D/munge/munge.key" --socket="$D/munge/munge.socket.2" --pid-file="$D/munged.pid" \
-        --log-file="$D/munged.log" --seed-file="$D/munge/munged.seed" \
+        --log-file="$D/munged.log" --seed-file="$D/munge/munged.seed" </dev/null >>"$D/daemons.out" 2>&1 \
         || { echo "slurm-local: munged did not start" >&2; log_tails; exit 1; }
 
     local node host
@@ -100,6 +125,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Start batch jobs as soon as they can run (the default batch_sched_delay waits up to 3 s between passes).
+SchedulerParameters=batch_sched_delay=0
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
@@ -119,8 +146,10 @@ EOF
     echo "export SLURM_CONF=$D/slurm.conf" > "$D/env"
     export SLURM_CONF=$D/slurm.conf
 
-    slurmctld -c -f "$D/slurm.conf" || { echo "slurm-local: slurmctld did not start" >&2; log_tails; stop; exit 1; }
-    slurmd -f "$D/slurm.conf" || { echo "slurm-local: slurmd did not start" >&2; log_tails; stop; exit 1; }
+    slurmctld -c -f "$D/slurm.conf" </dev/null >>"$D/daemons.out" 2>&1 \
+        || { echo "slurm-local: slurmctld did not start" >&2; log_tails; stop; exit 1; }
+    slurmd -f "$D/slurm.conf" </dev/null >>"$D/daemons.out" 2>&1 \
+        || { echo "slurm-local: slurmd did not start" >&2; log_tails; stop; exit 1; }
 
     local state=""
     for _ in $(seq 300); do
@@ -147,9 +176,7 @@ stop() {
             sleep 0.1
         done
     fi
-    stop_pid "$D/slurmd.pid"
-    stop_pid "$D/slurmctld.pid"
-    stop_pid "$D/munged.pid"
+    stop_pids "$D/slurmd.pid" "$D/slurmctld.pid" "$D/munged.pid"
 }
 
 case $cmd in

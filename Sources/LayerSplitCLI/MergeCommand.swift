@@ -62,7 +62,8 @@ extension LayerSplitCommand {
             let logs = report.shardLogs
             let counts = Set(logs.map(\.shard.count)).sorted()
             let shardText = counts.map { n in
-                "shards \(SlurmScripts.arraySpec(logs.filter { $0.shard.count == n }.map(\.shard.index))) of \(n)"
+                let indices = logs.filter { $0.shard.count == n }.map(\.shard.index)
+                return "shard\(indices.count == 1 ? "" : "s") \(SlurmScripts.arraySpec(indices)) of \(n)"
             }.joined(separator: ", ")
             if !quiet {
                 print("merge of \(run.space.study): \(logs.count) shard log\(logs.count == 1 ? "" : "s")\(logs.isEmpty ? "" : " (\(shardText))"); "
@@ -111,7 +112,8 @@ extension LayerSplitCommand {
                 }
                 if let n = report.shardCount {
                     let array = SlurmScripts.arraySpec(report.shardsWithWork)
-                    var rerun = "rerun those shards (finished trials are kept): layersplit search \(spaceFile) --output \(run.output) --shard I/\(n)"
+                    let which = report.shardsWithWork.count == 1 ? "\(report.shardsWithWork[0])/\(n)" : "I/\(n) for I in \(report.shardsWithWork.map(String.init).joined(separator: ", "))"
+                    var rerun = "rerun \(report.shardsWithWork.count == 1 ? "it" : "them") (finished trials are kept): layersplit search \(spaceFile) --output \(run.output) --shard \(which) --stage \(stage.index)"
                     if FileManager.default.fileExists(atPath: run.output + "/slurm/shards.sh") {
                         rerun += ", or sbatch --array=\(array) \(run.output)/slurm/shards.sh \(stage.index) (their Slurm output is in \(run.output)/slurm/logs/)"
                     }

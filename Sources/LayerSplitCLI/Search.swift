@@ -38,8 +38,7 @@ extension LayerSplitCommand {
             valueName: "I/N"))
         var shard: String?
 
-        @Option(help: ArgumentHelp("With --shard: train nothing past this stage (the generated Slurm scripts run one stage per array).",
-                                   visibility: .hidden))
+        @Option(help: "With --shard: train nothing past this stage (a greedy round or a successive-halving rung; the Slurm scripts run one stage per array).")
         var stage: Int?
 
         func validate() throws {
@@ -106,7 +105,11 @@ extension LayerSplitCommand.Search {
             // This array's stage cannot start: an earlier one is incomplete.
             throw StudyError("\(head); \(waiting) is incomplete: \(outcome.missing.count) of its \(waiting.keys.count) trials are missing (other shards' share), so stage \(stage) cannot start. Rerun the missing shards of \(waiting), merge ('layersplit merge \(run.output)'), then this stage")
         }
-        print("\(head); waiting for other shards: \(outcome.missing.count) trial\(outcome.missing.count == 1 ? "" : "s") of \(waiting) are theirs. When every shard is done, 'layersplit merge \(run.output)' combines them"
+        if let stage, waiting.index > stage {
+            print("\(head); stage \(stage) is complete and \(waiting) is next: 'layersplit merge \(run.output)' plans it")
+            return
+        }
+        print("\(head); waiting for other shards: \(outcome.missing.count) trial\(outcome.missing.count == 1 ? " of \(waiting) is" : "s of \(waiting) are") theirs. When every shard is done, 'layersplit merge \(run.output)' combines them"
               + (space.strategy == .greedy || space.halving != nil ? " and plans the next stage" : ""))
     }
 }

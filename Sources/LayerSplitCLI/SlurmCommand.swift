@@ -102,7 +102,8 @@ extension LayerSplitCommand {
             try p.run()
             let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
-            let stderr = String(decoding: e, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let stderr = String(decoding: e, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: " | ")
             if p.terminationStatus == 127 {
                 throw StudyError("sbatch is not on PATH: run this on a Slurm login node, or submit the scripts yourself (see above)")
             }

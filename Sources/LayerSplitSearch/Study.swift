@@ -67,6 +67,15 @@ public final class Study {
         /// The steps of the previous rung, which these trials continue; nil for the first rung.
         public var continuingFrom: Int?
 
+        public init(index: Int, round: Int, rung: Int, rungs: Int, keys: [TrialKey], continuingFrom: Int?) {
+            self.index = index
+            self.round = round
+            self.rung = rung
+            self.rungs = rungs
+            self.keys = keys
+            self.continuingFrom = continuingFrom
+        }
+
         /// `stage 2 (round 1, rung 2/3)`, for messages.
         public var description: String {
             "stage \(index) (round \(round + 1)" + (rungs > 1 ? ", rung \(rung + 1)/\(rungs)" : "") + ")"

@@ -63,13 +63,15 @@ public struct Shard: Hashable, Sendable, CustomStringConvertible {
 
 /// The expected cost of training a trial, to balance shards by work rather than by count.
 ///
-/// cost = steps trained × (F + κ · stored parameters), where F is the GEMM FLOPs of one training step, the
-/// same for every mask (a task-specific unit runs each task's rows through that task's copy, so the products
-/// only change shape), and κ = 200 FLOP-equivalents per stored parameter per step covers what grows with the
-/// copies: optimiser updates and gradient buffers, and the smaller, less efficient per-task products. Measured
-/// here: a 4×256 MLP (4 tasks, batch 32 per task) costs 3.2 ms + 1.9 ns per stored parameter per step, 1.26×
-/// more for all-specific than for all-shared; at ~110 GFLOP/s, 1.9 ns is about 200 FLOPs. Only ratios within
-/// one stage matter, and every process computes the same numbers (FLOPs are counted, not timed).
+/// cost = steps trained × (2 F + κ · stored parameters), in FLOP-equivalents. F is the GEMM FLOPs of one
+/// training step, the same for every mask (a task-specific unit runs each task's rows through that task's
+/// copy, so the products only change shape); the rest of a step (elementwise layers, loss, batching,
+/// evaluation) costs about as much again, hence 2 F. κ = 200 per stored parameter per step covers what grows
+/// with the copies: optimiser updates, gradient buffers, and the smaller, less efficient per-task products.
+/// Fitted on this machine (4×256 MLP, 4 tasks, batch 32 per task, 16 masks): 3.1 ms + 2.1 ns per stored
+/// parameter per step, that is 2.1 F and 230 FLOPs per parameter at the ~110 GFLOP/s the products reach.
+/// Only ratios within one stage matter, and every process computes the same numbers (FLOPs are counted, not
+/// timed).
 public struct TrialCost: Sendable {
     /// GEMM FLOPs of one training step of the model (any mask).
     public let stepFLOPs: Double
@@ -84,7 +86,7 @@ public struct TrialCost: Sendable {
     /// The expected cost of `key`, continuing a trial of `continuingFrom` steps when given.
     public func cost(_ key: TrialKey, continuingFrom: Int? = nil) -> Double {
         let steps = Double(Swift.max(key.steps - (continuingFrom ?? 0), 1))
-        return steps * (stepFLOPs + Self.flopsPerStoredParameter * Double(parameters.counts(for: key.mask).stored))
+        return steps * (2 * stepFLOPs + Self.flopsPerStoredParameter * Double(parameters.counts(for: key.mask).stored))
     }
 }
 
@@ -124,7 +126,7 @@ public enum ShardFiles {
     public static func logPath(_ output: String, _ shard: Shard) -> String { folder(output) + "/" + shard.logName }
 
     /// Held by the process that trains a shard, so that two processes never write the same shard log.
-    static func lockPath(_ output: String, _ shard: Shard) -> String {
+    public static func lockPath(_ output: String, _ shard: Shard) -> String {
         folder(output) + "/.shard-\(shard.index)-of-\(shard.count).pid"   // not the store's append lock, `.<log>.lock`
     }
 

@@ -131,25 +131,17 @@ public final class BatchNorm: Layer {
         let c = channels, rows = x.count / c
         normalized.resize(x.shape)
         let xp = UnsafePointer(x.data), mp = mean.data, sp = invStd.data
-        let parts = Threads.parts(x.count, minimum: Self.minimumPartSize)
+        precondition(residual == nil || (residual!.count == y.count && residual!.data != y.data),
+                     "BatchNorm: the residual must have the output's size and be another tensor")
+        var pass = BatchNormPass(kind: .statistics, channels: c, rows: rows,
+                                 parts: Threads.parts(x.count, minimum: Self.minimumPartSize), input: xp)
         if training && rows > 0 {
-            let acc = accumulators(parts: parts), stride = partStride
-            // Sums of x − K and (x − K)², K = the first row, per part.
-            Threads.forParts(parts, of: rows) { p, range in
-                let s1 = acc + p * stride, s2 = s1 + c
-                s1.update(repeating: 0, count: 2 * c)
-                Self.accumulate(rows: range, c: c, s1, s2) { o, j in
-                    let d = Vector.load(xp + o + j) - Vector.load(xp + j)
-                    return (d, d)
-                } scalar: { o, j in
-                    let d = xp[o + j] - xp[j]
-                    return (d, d)
-                }
-            }
-            for p in 1..<Swift.max(parts, 1) {
-                let q = acc + p * stride
-                for j in 0..<(2 * c) { acc[j] += q[j] }
-            }
+            // Sums of x − K and (x − K)², K = the first row, per part, then added in part order.
+            pass.accumulators = accumulators(parts: pass.parts)
+            pass.stride = partStride
+            Threads.forEach(pass.parts, blas: false, pass)
+            let acc: UnsafeMutablePointer<Double> = pass.accumulators
+            pass.sumParts()
             // PyTorch updates running_var with the unbiased variance; with one row it has none, so the
             // biased one (zero) stands in rather than a division by zero.
             let unbias = rows > 1 ? Double(rows) / Double(rows - 1) : 1
@@ -170,30 +162,194 @@ public final class BatchNorm: Layer {
             }
         }
         lastTraining = training
-        let np = normalized.data, yp = y.data
-        let gp = UnsafePointer(weight.value.data), bp = UnsafePointer(bias.value.data)
-        let rp = residual.map { UnsafePointer($0.data) }
-        precondition(residual == nil || (residual!.count == y.count && rp != UnsafePointer(yp)),
-                     "BatchNorm: the residual must have the output's size and be another tensor")
-        Threads.forParts(parts, of: rows) { _, range in
-            let lo = range.lowerBound * c, hi = range.upperBound * c
-            switch (relu, rp) {
-            case (false, nil): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: false, residual: nil)
-            case (true, nil): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: true, residual: nil)
-            case let (false, r?): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: false, residual: r)
-            case let (true, r?): Self.normalize(xp, np, yp, mp, sp, gp, bp, c, lo, hi, relu: true, residual: r)
-            }
+        // x̂ = (x − μ)·s, y = γ x̂ + β (+ r) (then ReLU).
+        pass.kind = .normalize
+        pass.normalized = normalized.data
+        pass.output = y.data
+        pass.mean = UnsafePointer(mp)
+        pass.invStd = UnsafePointer(sp)
+        pass.gamma = UnsafePointer(weight.value.data)
+        pass.beta = UnsafePointer(bias.value.data)
+        pass.residual = residual.map { UnsafePointer($0.data) }
+        pass.relu = relu
+        Threads.forEach(pass.parts, blas: false, pass)
+    }
+
+    /// Which ReLU, if any, follows this BN (so that `dy` is the gradient of its output, not BN's).
+    enum ReLUMask {
+        case none
+        /// y = max(BN(x), 0): the mask is γ x̂ + β > 0, recomputed from x̂ exactly as forward computed it.
+        case ownOutput
+        /// The mask is `output > 0` (the ReLU's saved output); the masked gradient is written to `maskedInto`.
+        case output(Tensor, maskedInto: Tensor)
+    }
+
+    public func backward(_ dy: Tensor, dx: Tensor?) {
+        backward(dy, dx: dx, mask: .none)
+    }
+
+    /// `backward` for dy the gradient of a ReLU after BN (see `ReLUMask`).
+    func backward(_ dy: Tensor, dx: Tensor?, mask: ReLUMask) {
+        let c = channels, rows = dy.count / c
+        precondition(normalized.count == dy.count, "BatchNorm.backward before forward, or with another shape")
+        // g = dy (masked); Σ g and Σ g·x̂ per part, added in part order. With a saved output, g is written out
+        // for the dx pass and the caller.
+        var pass = BatchNormPass(kind: .gradientStatistics, channels: c, rows: rows,
+                                 parts: Threads.parts(dy.count, minimum: Self.minimumPartSize),
+                                 input: UnsafePointer(dy.data))
+        pass.normalized = normalized.data
+        pass.gamma = UnsafePointer(weight.value.data)
+        pass.beta = UnsafePointer(bias.value.data)
+        pass.accumulators = accumulators(parts: pass.parts)
+        pass.stride = partStride
+        switch mask {
+        case .none: break
+        case .ownOutput: pass.relu = true
+        case let .output(y, g):
+            precondition(y.count == dy.count && g.count == dy.count, "BatchNorm.backward: mask of another size")
+            pass.reluOutput = UnsafePointer(y.data)
+            pass.output = g.data
+        }
+        Threads.forEach(pass.parts, blas: false, pass)
+        pass.sumParts()
+        let sumDy: UnsafeMutablePointer<Double> = pass.accumulators, sumDyXh = sumDy + c
+        let dgamma = weight.grad.data, dbeta = bias.grad.data
+        for j in 0..<c {
+            dgamma[j] = Float(sumDyXh[j])
+            dbeta[j] = Float(sumDy[j])
+        }
+        guard let dx else { return }
+        // dx = a·(g − m₁ − x̂·m₂) per channel, with a = γ/√(σ² + ε) and m₁, m₂ the means of g and g·x̂ (training),
+        // or a·g (eval: m₁ = m₂ = 0).
+        let a = channelScratch.data, m1 = a + c, m2 = a + 2 * c, sp = invStd.data
+        for j in 0..<c {
+            a[j] = weight.value[j] * sp[j]
+            m1[j] = lastTraining ? Float(sumDy[j] / Double(rows)) : 0
+            m2[j] = lastTraining ? Float(sumDyXh[j] / Double(rows)) : 0
+        }
+        pass.kind = .inputGradient
+        if let g = pass.output { pass.input = UnsafePointer(g) }   // g was written out: read it, unmasked
+        pass.coefficients = UnsafePointer(a)
+        pass.inputGradient = dx.data
+        Threads.forEach(pass.parts, blas: false, pass)
+    }
+
+    public func copy() -> BatchNorm {
+        BatchNorm(weight: weight.copy(), bias: bias.copy(), runningMean: runningMean.clone(),
+                  runningVar: runningVar.clone(), momentum: momentum, epsilon: epsilon)
+    }
+}
+
+/// One of BatchNorm's passes over rows, split into `parts` parts by rows (`Threads.part`); part k sums into
+/// its own accumulators (`accumulators + k·stride`).
+private struct BatchNormPass: ParallelItems {
+    enum Kind {
+        /// Σ (x − K), Σ (x − K)² with K the first row.
+        case statistics
+        /// x̂ and y from `input` (x), with `residual` and `relu`.
+        case normalize
+        /// Σ g, Σ g·x̂ for g = `input` (dy), masked by `relu` (BN's own output) or by `reluOutput` > 0, in which
+        /// case g is also written to `output`.
+        case gradientStatistics
+        /// dx = a·(g − m₁ − x̂·m₂) from g = `input`, masked by `relu` (BN's own output).
+        case inputGradient
+    }
+
+    var kind: Kind
+    let channels: Int, rows: Int, parts: Int
+    var input: UnsafePointer<Float>
+    var normalized: UnsafeMutablePointer<Float>! = nil
+    var output: UnsafeMutablePointer<Float>? = nil
+    var mean: UnsafePointer<Float>! = nil, invStd: UnsafePointer<Float>! = nil
+    var gamma: UnsafePointer<Float>! = nil, beta: UnsafePointer<Float>! = nil
+    var residual: UnsafePointer<Float>? = nil
+    var relu = false
+    var reluOutput: UnsafePointer<Float>? = nil
+    var accumulators: UnsafeMutablePointer<Double>! = nil
+    var stride = 0
+    /// a, m₁, m₂ (C each) for the input gradient.
+    var coefficients: UnsafePointer<Float>! = nil
+    var inputGradient: UnsafeMutablePointer<Float>! = nil
+
+    init(kind: Kind, channels: Int, rows: Int, parts: Int, input: UnsafePointer<Float>) {
+        self.kind = kind
+        self.channels = channels
+        self.rows = rows
+        self.parts = parts
+        self.input = input
+    }
+
+    /// Adds parts 1... of the accumulators into part 0's, in order.
+    func sumParts() {
+        for p in 1..<Swift.max(parts, 1) {
+            let q = accumulators + p * stride
+            for j in 0..<(2 * channels) { accumulators[j] += q[j] }
         }
     }
 
-    /// x̂ = (x − μ)·s and y = γ x̂ + β (+ r) (then ReLU) over elements lo..<hi (whole rows).
+    func item(_ k: Int) {
+        let range = Threads.part(k, of: parts, rows)
+        switch kind {
+        case .statistics:
+            let s1 = accumulators + k * stride, s2 = s1 + channels, xp = input
+            s1.update(repeating: 0, count: 2 * channels)
+            accumulate(range, s1, s2) { o, j in
+                let d = Vector.load(xp + o + j) - Vector.load(xp + j)
+                return (d, d)
+            } scalar: { o, j in
+                let d = xp[o + j] - xp[j]
+                return (d, d)
+            }
+        case .normalize:
+            switch (relu, residual) {
+            case (false, nil): normalize(range, relu: false, residual: nil)
+            case (true, nil): normalize(range, relu: true, residual: nil)
+            case let (false, r?): normalize(range, relu: false, residual: r)
+            case let (true, r?): normalize(range, relu: true, residual: r)
+            }
+        case .gradientStatistics:
+            let s1 = accumulators + k * stride, s2 = s1 + channels
+            let dyp = input, np = UnsafePointer(normalized!), gp = gamma!, bp = beta!
+            s1.update(repeating: 0, count: 2 * channels)
+            if let yp = reluOutput, let gout = output {
+                accumulate(range, s1, s2) { o, j in
+                    let v = Vector.load(dyp + o + j).replacing(with: 0, where: Vector.load(yp + o + j) .<= 0)
+                    Vector.store(v, gout + o + j)
+                    return (v, Vector.load(np + o + j))
+                } scalar: { o, j in
+                    let d = dyp[o + j]
+                    let v = yp[o + j] > 0 ? d : 0
+                    gout[o + j] = v
+                    return (v, np[o + j])
+                }
+            } else if relu {
+                accumulate(range, s1, s2) { o, j in
+                    let xh = Vector.load(np + o + j), g = Vector.load(dyp + o + j)
+                    let h = Vector.load(gp + j) * xh + Vector.load(bp + j)
+                    return (g.replacing(with: 0, where: h .<= 0), xh)
+                } scalar: { o, j in
+                    let xh = np[o + j], g = dyp[o + j]
+                    return (gp[j] * xh + bp[j] > 0 ? g : 0, xh)
+                }
+            } else {
+                accumulate(range, s1, s2) { o, j in
+                    (Vector.load(dyp + o + j), Vector.load(np + o + j))
+                } scalar: { o, j in
+                    (dyp[o + j], np[o + j])
+                }
+            }
+        case .inputGradient:
+            if relu { inputGradient(range, masked: true) } else { inputGradient(range, masked: false) }
+        }
+    }
+
+    /// x̂ = (x − μ)·s and y = γ x̂ + β (+ r) (then ReLU) over `range`'s rows.
     @inline(__always)
-    private static func normalize(
-        _ xp: UnsafePointer<Float>, _ np: UnsafeMutablePointer<Float>, _ yp: UnsafeMutablePointer<Float>,
-        _ mp: UnsafeMutablePointer<Float>, _ sp: UnsafeMutablePointer<Float>, _ gp: UnsafePointer<Float>,
-        _ bp: UnsafePointer<Float>, _ c: Int, _ lo: Int, _ hi: Int, relu: Bool, residual: UnsafePointer<Float>?
-    ) {
-        var o = lo
+    private func normalize(_ range: Range<Int>, relu: Bool, residual: UnsafePointer<Float>?) {
+        let c = channels, xp = input, np = normalized!, yp = output!
+        let mp = mean!, sp = invStd!, gp = gamma!, bp = beta!
+        var o = range.lowerBound * c
+        let hi = range.upperBound * c
         if c % 4 == 0 {
             while o < hi {
                 var j = 0
@@ -223,14 +379,43 @@ public final class BatchNorm: Layer {
         }
     }
 
-    /// Adds Σ u and Σ u·v over `rows` (rows of `c` channels) to s1 and s2, in Double, where (u, v) is the pair
-    /// `vector(o, j)` gives for channels j..<j+4 of the row at element o (or `scalar` for channel j when C is
-    /// not a multiple of 4).
+    /// dx = a·(g − m₁ − x̂·m₂) over `range`'s rows, g masked by γ x̂ + β > 0 when `masked`.
     @inline(__always)
-    private static func accumulate(
-        rows: Range<Int>, c: Int, _ s1: UnsafeMutablePointer<Double>, _ s2: UnsafeMutablePointer<Double>,
+    private func inputGradient(_ range: Range<Int>, masked: Bool) {
+        let c = channels, gq = input, np = UnsafePointer(normalized!), dxp = inputGradient!
+        let gp = gamma!, bp = beta!, ap = coefficients!, m1p = ap + c, m2p = ap + 2 * c
+        if c % 4 == 0 {
+            for r in range {
+                let o = r * c
+                var j = 0
+                while j < c {
+                    let xh = Vector.load(np + o + j)
+                    var g = Vector.load(gq + o + j)
+                    if masked { g.replace(with: 0, where: Vector.load(gp + j) * xh + Vector.load(bp + j) .<= 0) }
+                    Vector.store(Vector.load(ap + j) * (g - Vector.load(m1p + j) - xh * Vector.load(m2p + j)), dxp + o + j)
+                    j += 4
+                }
+            }
+        } else {
+            for r in range {
+                let o = r * c
+                for j in 0..<c {
+                    let xh = np[o + j], d = gq[o + j]
+                    let g = masked ? (gp[j] * xh + bp[j] > 0 ? d : 0) : d
+                    dxp[o + j] = ap[j] * (g - m1p[j] - xh * m2p[j])
+                }
+            }
+        }
+    }
+
+    /// Adds Σ u and Σ u·v over `rows` to s1 and s2, in Double, where (u, v) is the pair `vector(o, j)` gives for
+    /// channels j..<j+4 of the row at element o (or `scalar` for channel j when C is not a multiple of 4).
+    @inline(__always)
+    private func accumulate(
+        _ rows: Range<Int>, _ s1: UnsafeMutablePointer<Double>, _ s2: UnsafeMutablePointer<Double>,
         vector: (Int, Int) -> (SIMD4<Float>, SIMD4<Float>), scalar: (Int, Int) -> (Float, Float)
     ) {
+        let c = channels
         if c % 4 == 0 {
             for r in rows {
                 let o = r * c
@@ -253,130 +438,5 @@ public final class BatchNorm: Layer {
                 }
             }
         }
-    }
-
-    /// Which ReLU, if any, follows this BN (so that `dy` is the gradient of its output, not BN's).
-    enum ReLUMask {
-        case none
-        /// y = max(BN(x), 0): the mask is γ x̂ + β > 0, recomputed from x̂ exactly as forward computed it.
-        case ownOutput
-        /// The mask is `output > 0` (the ReLU's saved output); the masked gradient is written to `maskedInto`.
-        case output(Tensor, maskedInto: Tensor)
-    }
-
-    public func backward(_ dy: Tensor, dx: Tensor?) {
-        backward(dy, dx: dx, mask: .none)
-    }
-
-    /// `backward` for dy the gradient of a ReLU after BN (see `ReLUMask`).
-    func backward(_ dy: Tensor, dx: Tensor?, mask: ReLUMask) {
-        let c = channels, rows = dy.count / c
-        precondition(normalized.count == dy.count, "BatchNorm.backward before forward, or with another shape")
-        let np = UnsafePointer(normalized.data)
-        let gp = UnsafePointer(weight.value.data), bp = UnsafePointer(bias.value.data)
-        let parts = Threads.parts(dy.count, minimum: Self.minimumPartSize)
-        let acc = accumulators(parts: parts), stride = partStride
-        // g = dy (masked); Σ g and Σ g·x̂ per part. With a saved output, g is written out for the next passes.
-        var gsrc = UnsafePointer(dy.data)
-        let dyp = UnsafePointer(dy.data)
-        var ownMask = false
-        switch mask {
-        case .none:
-            Threads.forParts(parts, of: rows) { p, range in
-                let sumG = acc + p * stride, sumGX = sumG + c
-                sumG.update(repeating: 0, count: 2 * c)
-                Self.accumulate(rows: range, c: c, sumG, sumGX) { o, j in
-                    (Vector.load(dyp + o + j), Vector.load(np + o + j))
-                } scalar: { o, j in
-                    (dyp[o + j], np[o + j])
-                }
-            }
-        case .ownOutput:
-            ownMask = true
-            Threads.forParts(parts, of: rows) { p, range in
-                let sumG = acc + p * stride, sumGX = sumG + c
-                sumG.update(repeating: 0, count: 2 * c)
-                Self.accumulate(rows: range, c: c, sumG, sumGX) { o, j in
-                    let xh = Vector.load(np + o + j), g = Vector.load(dyp + o + j)
-                    let h = Vector.load(gp + j) * xh + Vector.load(bp + j)
-                    return (g.replacing(with: 0, where: h .<= 0), xh)
-                } scalar: { o, j in
-                    let xh = np[o + j], g = dyp[o + j]
-                    return (gp[j] * xh + bp[j] > 0 ? g : 0, xh)
-                }
-            }
-        case let .output(y, g):
-            precondition(y.count == dy.count && g.count == dy.count, "BatchNorm.backward: mask of another size")
-            let yp = UnsafePointer(y.data), gout = g.data
-            Threads.forParts(parts, of: rows) { p, range in
-                let sumG = acc + p * stride, sumGX = sumG + c
-                sumG.update(repeating: 0, count: 2 * c)
-                Self.accumulate(rows: range, c: c, sumG, sumGX) { o, j in
-                    let v = Vector.load(dyp + o + j).replacing(with: 0, where: Vector.load(yp + o + j) .<= 0)
-                    Vector.store(v, gout + o + j)
-                    return (v, Vector.load(np + o + j))
-                } scalar: { o, j in
-                    let d = dyp[o + j]
-                    let v = yp[o + j] > 0 ? d : 0
-                    gout[o + j] = v
-                    return (v, np[o + j])
-                }
-            }
-            gsrc = UnsafePointer(gout)
-        }
-        for p in 1..<Swift.max(parts, 1) {
-            let q = acc + p * stride
-            for j in 0..<(2 * c) { acc[j] += q[j] }
-        }
-        let sumDy = acc, sumDyXh = acc + c
-        let dgamma = weight.grad.data, dbeta = bias.grad.data
-        for j in 0..<c {
-            dgamma[j] = Float(sumDyXh[j])
-            dbeta[j] = Float(sumDy[j])
-        }
-        guard let dx else { return }
-        let dxp = dx.data, sp = invStd.data
-        // dx = a·(g − m₁ − x̂·m₂) per channel, with a = γ/√(σ² + ε) and m₁, m₂ the means of g and g·x̂ (training),
-        // or a·g (eval: m₁ = m₂ = 0).
-        let a = channelScratch.data, m1 = a + c, m2 = a + 2 * c
-        for j in 0..<c {
-            a[j] = gp[j] * sp[j]
-            m1[j] = lastTraining ? Float(sumDy[j] / Double(rows)) : 0
-            m2[j] = lastTraining ? Float(sumDyXh[j] / Double(rows)) : 0
-        }
-        let gq = gsrc, own = ownMask
-        let ap = UnsafePointer(a), m1p = UnsafePointer(m1), m2p = UnsafePointer(m2)
-        Threads.forParts(parts, of: rows) { _, range in
-            if c % 4 == 0 {
-                for r in range {
-                    let o = r * c
-                    var j = 0
-                    while j < c {
-                        let xh = Vector.load(np + o + j)
-                        var g = Vector.load(gq + o + j)
-                        if own {
-                            g.replace(with: 0, where: Vector.load(gp + j) * xh + Vector.load(bp + j) .<= 0)
-                        }
-                        let v = Vector.load(ap + j) * (g - Vector.load(m1p + j) - xh * Vector.load(m2p + j))
-                        Vector.store(v, dxp + o + j)
-                        j += 4
-                    }
-                }
-            } else {
-                for r in range {
-                    let o = r * c
-                    for j in 0..<c {
-                        let xh = np[o + j], d = gq[o + j]
-                        let g = own ? (gp[j] * xh + bp[j] > 0 ? d : 0) : d
-                        dxp[o + j] = ap[j] * (g - m1p[j] - xh * m2p[j])
-                    }
-                }
-            }
-        }
-    }
-
-    public func copy() -> BatchNorm {
-        BatchNorm(weight: weight.copy(), bias: bias.copy(), runningMean: runningMean.clone(),
-                  runningVar: runningVar.clone(), momentum: momentum, epsilon: epsilon)
     }
 }

@@ -156,34 +156,33 @@ public final class Conv2d: Layer {
 
     public func forward(_ x: Tensor, into y: Tensor, training: Bool) {
         input = x
-        let n = x.shape[0], h = x.shape[1], w = x.shape[2]
-        plan(n: n, h: h, w: w)
+        plan(n: x.shape[0], h: x.shape[1], w: x.shape[2])
         columnsValid = false
+        Threads.forEach(partCount, blas: true, Conv2dPass(layer: self, forward: true, x: x, y: y, dx: nil, base: nil, reuse: false))
+        columnsValid = !isPointwise && chunkCount == partCount
+    }
+
+    /// Forward, the chunks of part `p`: Y[rows, out] = col · Wᵀ (+ b) chunk by chunk.
+    fileprivate func forwardPart(_ p: Int, x: Tensor, y: Tensor) {
+        let n = x.shape[0], h = x.shape[1], w = x.shape[2]
         let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
         let pixels = ho * wo, k = kernel * kernel * inChannels, out = outChannels
-        let pointwise = isPointwise, cols = self.cols, chunkImages = self.chunkImages
-        let chunkCount = self.chunkCount, parts = partCount
         let wp = UnsafePointer(weight.value.data), bp = bias.map { UnsafePointer($0.value.data) }
-        let beta: Float = bias == nil ? 0 : 1
-        Threads.forEach(parts) { p in
-            for c in Threads.part(p, of: parts, chunkCount) {
-                let b0 = c * chunkImages, b1 = Swift.min(n, b0 + chunkImages), rows = (b1 - b0) * pixels
-                let yc = y.data + b0 * pixels * out
-                // With a bias, start every row from it and add the product (beta = 1): one pass instead of two.
-                if let bp { for r in 0..<rows { (yc + r * out).update(from: bp, count: out) } }
-                let a: UnsafePointer<Float>
-                if pointwise {
-                    a = UnsafePointer(x.data + b0 * pixels * k)
-                } else {
-                    im2col(x, images: b0..<b1, into: cols[p].data)
-                    a = UnsafePointer(cols[p].data)
-                }
-                // Y[rows, out] = col · Wᵀ
-                BLAS.gemm(transB: true, m: rows, n: out, k: k, a: a, lda: k, b: wp, ldb: k, beta: beta,
-                          c: yc, ldc: out)
+        for c in Threads.part(p, of: partCount, chunkCount) {
+            let b0 = c * chunkImages, b1 = Swift.min(n, b0 + chunkImages), rows = (b1 - b0) * pixels
+            let yc = y.data + b0 * pixels * out
+            // With a bias, start every row from it and add the product (beta = 1): one pass instead of two.
+            if let bp { for r in 0..<rows { (yc + r * out).update(from: bp, count: out) } }
+            let a: UnsafePointer<Float>
+            if isPointwise {
+                a = UnsafePointer(x.data + b0 * pixels * k)
+            } else {
+                im2col(x, images: b0..<b1, into: cols[p].data)
+                a = UnsafePointer(cols[p].data)
             }
+            BLAS.gemm(transB: true, m: rows, n: out, k: k, a: a, lda: k, b: wp, ldb: k, beta: bp == nil ? 0 : 1,
+                      c: yc, ldc: out)
         }
-        columnsValid = !pointwise && chunkCount == parts
     }
 
     /// What `backward` does with the input gradient it computes.
@@ -220,11 +219,6 @@ public final class Conv2d: Layer {
             return
         }
         plan(n: n, h: h, w: w)   // sized by forward already, unless the parallelism changed since
-        let pointwise = isPointwise, cols = self.cols, partials = partialGrads
-        let chunkImages = self.chunkImages, chunkCount = self.chunkCount, parts = partCount
-        let reuse = columnsValid
-        let wp = UnsafePointer(weight.value.data), gw = weight.grad.data, gb = bias?.grad.data
-        let onesp = UnsafePointer(ones.data)
         let base: UnsafePointer<Float>?
         switch mode {
         case .overwrite: base = nil
@@ -233,52 +227,61 @@ public final class Conv2d: Layer {
             precondition(dx == nil || t.count == dx!.count, "Conv2d.backward: the added gradient has another size")
             base = UnsafePointer(t.data)
         }
-        Threads.forEach(parts) { p in
-            let dW = p == 0 ? gw : partials[p - 1].data
-            let db = p == 0 ? gb : (gb == nil ? nil : partials[p - 1].data + out * k)
-            var first = true
-            for c in Threads.part(p, of: parts, chunkCount) {
-                let b0 = c * chunkImages, b1 = Swift.min(n, b0 + chunkImages), rows = (b1 - b0) * pixels
-                let dyc = UnsafePointer(dy.data + b0 * pixels * out)
-                let a: UnsafePointer<Float>
-                if pointwise {
-                    a = UnsafePointer(x.data + b0 * pixels * k)
-                } else {
-                    if !reuse { im2col(x, images: b0..<b1, into: cols[p].data) }
-                    a = UnsafePointer(cols[p].data)
-                }
-                // dW (+)= dYᵀ · col, db (+)= dYᵀ 1, summed over the part's chunks
-                let beta: Float = first ? 0 : 1
-                BLAS.gemm(transA: true, m: out, n: k, k: rows, a: dyc, lda: out, b: a, ldb: k, beta: beta,
-                          c: dW, ldc: k)
-                if let db {
-                    BLAS.gemv(trans: true, m: rows, n: out, a: dyc, lda: out, x: onesp, beta: beta, y: db)
-                }
-                first = false
-                guard let dx else { continue }
-                if pointwise {
-                    // dx = dY W (+ base)
-                    let dxc = dx.data + b0 * pixels * k
-                    var beta: Float = 0
-                    if let base {
-                        if base != UnsafePointer(dx.data) { dxc.update(from: base + b0 * pixels * k, count: rows * k) }
-                        beta = 1
-                    }
-                    BLAS.gemm(m: rows, n: k, k: out, a: dyc, lda: out, b: wp, ldb: k, beta: beta, c: dxc, ldc: k)
-                } else {
-                    // dcol = dY · W, written over the columns (dW no longer needs them), then gathered back.
-                    BLAS.gemm(m: rows, n: k, k: out, a: dyc, lda: out, b: wp, ldb: k, beta: 0, c: cols[p].data,
-                              ldc: k)
-                    col2im(UnsafePointer(cols[p].data), into: dx, images: b0..<b1, base: base)
-                }
-            }
-        }
+        Threads.forEach(partCount, blas: true,
+                        Conv2dPass(layer: self, forward: false, x: x, y: dy, dx: dx, base: base, reuse: columnsValid))
         if dx != nil { columnsValid = false }
         // dW = Σ of the parts' partial sums, in part order.
-        for q in partials.indices {
-            let s = UnsafePointer(partials[q].data)
+        let gw = weight.grad.data, gb = bias?.grad.data
+        for q in partialGrads.indices {
+            let s = UnsafePointer(partialGrads[q].data)
             Vector.add(gw, s, out * k)
             if let gb { Vector.add(gb, s + out * k, out) }
+        }
+    }
+
+    /// Backward, the chunks of part `p`: its partial dW (and db), and dx for its images.
+    fileprivate func backwardPart(_ p: Int, x: Tensor, dy: Tensor, dx: Tensor?, base: UnsafePointer<Float>?,
+                                  reuse: Bool) {
+        let n = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
+        let pixels = ho * wo, k = kernel * kernel * inChannels, out = outChannels
+        let wp = UnsafePointer(weight.value.data)
+        let dW = p == 0 ? weight.grad.data : partialGrads[p - 1].data
+        let db = bias == nil ? nil : (p == 0 ? bias!.grad.data : partialGrads[p - 1].data + out * k)
+        var first = true
+        for c in Threads.part(p, of: partCount, chunkCount) {
+            let b0 = c * chunkImages, b1 = Swift.min(n, b0 + chunkImages), rows = (b1 - b0) * pixels
+            let dyc = UnsafePointer(dy.data + b0 * pixels * out)
+            let a: UnsafePointer<Float>
+            if isPointwise {
+                a = UnsafePointer(x.data + b0 * pixels * k)
+            } else {
+                if !reuse { im2col(x, images: b0..<b1, into: cols[p].data) }
+                a = UnsafePointer(cols[p].data)
+            }
+            // dW (+)= dYᵀ · col, db (+)= dYᵀ 1, summed over the part's chunks
+            let beta: Float = first ? 0 : 1
+            BLAS.gemm(transA: true, m: out, n: k, k: rows, a: dyc, lda: out, b: a, ldb: k, beta: beta,
+                      c: dW, ldc: k)
+            if let db {
+                BLAS.gemv(trans: true, m: rows, n: out, a: dyc, lda: out, x: ones.data, beta: beta, y: db)
+            }
+            first = false
+            guard let dx else { continue }
+            if isPointwise {
+                // dx = dY W (+ base)
+                let dxc = dx.data + b0 * pixels * k
+                var beta: Float = 0
+                if let base {
+                    if base != UnsafePointer(dx.data) { dxc.update(from: base + b0 * pixels * k, count: rows * k) }
+                    beta = 1
+                }
+                BLAS.gemm(m: rows, n: k, k: out, a: dyc, lda: out, b: wp, ldb: k, beta: beta, c: dxc, ldc: k)
+            } else {
+                // dcol = dY · W, written over the columns (dW no longer needs them), then scattered back.
+                BLAS.gemm(m: rows, n: k, k: out, a: dyc, lda: out, b: wp, ldb: k, beta: 0, c: cols[p].data, ldc: k)
+                col2im(UnsafePointer(cols[p].data), into: dx, images: b0..<b1, base: base)
+            }
         }
     }
 
@@ -371,5 +374,22 @@ public final class Conv2d: Layer {
         let c = Conv2d(weight: weight.copy(), bias: bias?.copy(), stride: stride, padding: padding)
         c.columnBudget = columnBudget
         return c
+    }
+}
+
+/// Part k of a convolution's forward (y the output) or backward (y = dy).
+private struct Conv2dPass: ParallelItems {
+    let layer: Conv2d
+    let forward: Bool
+    let x: Tensor, y: Tensor, dx: Tensor?
+    let base: UnsafePointer<Float>?
+    let reuse: Bool
+
+    func item(_ k: Int) {
+        if forward {
+            layer.forwardPart(k, x: x, y: y)
+        } else {
+            layer.backwardPart(k, x: x, dy: y, dx: dx, base: base, reuse: reuse)
+        }
     }
 }

@@ -4,6 +4,11 @@
 /// without a transpose. Any input of shape `[N, ...]` is read as `[N, in]` with `in` the product of the
 /// trailing dimensions (an NHWC image row is its flattened features).
 ///
+/// Threads: a large product is shared out by the layer itself, each part with single-threaded OpenBLAS: rows
+/// of y and dx, and rows (output features) of dW and db, so no part sums what another computes and the
+/// result does not depend on which thread runs it. OpenBLAS's own threads then never spin beside the
+/// engine's worker threads.
+///
 /// Initialisation: W ~ N(0, 2/in) (He et al. 2015, for ReLU networks), b = 0.
 public final class Linear: Layer {
     public let inFeatures: Int
@@ -45,35 +50,77 @@ public final class Linear: Layer {
     }
 
     public func forward(_ x: Tensor, into y: Tensor, training: Bool) {
-        let n = x.shape[0]
-        // Start from the bias in every row, then add x Wᵀ (beta = 1): one pass instead of two.
-        for i in 0..<n { (y.data + i * outFeatures).update(from: bias.value.data, count: outFeatures) }
-        BLAS.gemm(transB: true, m: n, n: outFeatures, k: inFeatures,
-                  a: x.data, lda: inFeatures, b: weight.value.data, ldb: inFeatures,
-                  beta: 1, c: y.data, ldc: outFeatures)
         input = x
+        let n = x.shape[0]
+        let pass = LinearPass(layer: self, forward: true, x: x, y: y, dx: nil, rows: n, parts: parts(rows: n))
+        Threads.forEach(pass.parts, blas: true, pass)
+    }
+
+    /// Parts to split a product of `rows` rows into: with several threads, the layer shares its GEMMs out
+    /// (rows of y and dx, rows of dW) instead of leaving OpenBLAS to thread each one, when they are large.
+    private func parts(rows: Int) -> Int {
+        Swift.max(1, Swift.min(rows, outFeatures,
+                               Threads.parts(rows * inFeatures * outFeatures, minimum: Self.minimumPartWork)))
+    }
+
+    /// Multiply-adds per part below which a product is not split (the heads' are far below).
+    static let minimumPartWork = 1 << 20
+
+    /// Forward, rows `range` of y: start from the bias, then add x Wᵀ (beta = 1): one pass instead of two.
+    fileprivate func forwardPart(_ x: Tensor, _ y: Tensor, rows range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        let out = outFeatures, yp = y.data + range.lowerBound * out
+        for i in 0..<range.count { (yp + i * out).update(from: bias.value.data, count: out) }
+        BLAS.gemm(transB: true, m: range.count, n: out, k: inFeatures,
+                  a: x.data + range.lowerBound * inFeatures, lda: inFeatures, b: weight.value.data, ldb: inFeatures,
+                  beta: 1, c: yp, ldc: out)
     }
 
     public func backward(_ dy: Tensor, dx: Tensor?) {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
         let n = x.shape[0]
-        // dW = dyᵀ x
-        BLAS.gemm(transA: true, m: outFeatures, n: inFeatures, k: n,
-                  a: dy.data, lda: outFeatures, b: x.data, ldb: inFeatures,
-                  beta: 0, c: weight.grad.data, ldc: inFeatures)
-        // db = column sums of dy = dyᵀ 1
         if ones.count != n {
             ones.resize([n])
             ones.fill(1)
         }
-        BLAS.gemv(trans: true, m: n, n: outFeatures, a: dy.data, lda: outFeatures, x: ones.data,
-                  beta: 0, y: bias.grad.data)
-        // dx = dy W
-        if let dx {
-            BLAS.gemm(m: n, n: inFeatures, k: outFeatures, a: dy.data, lda: outFeatures,
-                      b: weight.value.data, ldb: inFeatures, beta: 0, c: dx.data, ldc: inFeatures)
+        let pass = LinearPass(layer: self, forward: false, x: x, y: dy, dx: dx, rows: n, parts: parts(rows: n))
+        Threads.forEach(pass.parts, blas: true, pass)
+    }
+
+    /// Backward, part k of `parts`: rows of dW and db (output features), and rows of dx.
+    fileprivate func backwardPart(_ k: Int, of parts: Int, x: Tensor, dy: Tensor, dx: Tensor?) {
+        let n = x.shape[0], out = outFeatures, inF = inFeatures
+        let o = Threads.part(k, of: parts, out)
+        if !o.isEmpty {
+            // dW[o] = dy[:, o]ᵀ x, db[o] = column sums of dy[:, o] = dy[:, o]ᵀ 1
+            BLAS.gemm(transA: true, m: o.count, n: inF, k: n, a: dy.data + o.lowerBound, lda: out, b: x.data, ldb: inF,
+                      beta: 0, c: weight.grad.data + o.lowerBound * inF, ldc: inF)
+            BLAS.gemv(trans: true, m: n, n: o.count, a: dy.data + o.lowerBound, lda: out, x: ones.data,
+                      beta: 0, y: bias.grad.data + o.lowerBound)
+        }
+        // dx = dy W, rows r
+        let r = Threads.part(k, of: parts, n)
+        if let dx, !r.isEmpty {
+            BLAS.gemm(m: r.count, n: inF, k: out, a: dy.data + r.lowerBound * out, lda: out, b: weight.value.data,
+                      ldb: inF, beta: 0, c: dx.data + r.lowerBound * inF, ldc: inF)
         }
     }
 
     public func copy() -> Linear { Linear(weight: weight.copy(), bias: bias.copy()) }
+}
+
+/// Part k of a Linear layer's forward (rows of y) or backward (`y` = dy).
+private struct LinearPass: ParallelItems {
+    let layer: Linear
+    let forward: Bool
+    let x: Tensor, y: Tensor, dx: Tensor?
+    let rows: Int, parts: Int
+
+    func item(_ k: Int) {
+        if forward {
+            layer.forwardPart(x, y, rows: Threads.part(k, of: parts, rows))
+        } else {
+            layer.backwardPart(k, of: parts, x: x, dy: y, dx: dx)
+        }
+    }
 }

@@ -14,6 +14,13 @@
 /// the inner ReLU (⊙ [h > 0]), BN₁ and conv₁ into dx; the shortcut adds g itself (identity) or g back
 /// through BN_sc and conv_sc. Each BN keeps its own x̂, so none of them needs its input after forward.
 /// The block owns its intermediate activations and gradients, sized on the first step and reused.
+///
+/// The activations are large (a 256 x 28 x 28 x 32 batch is 26 MB), so the elementwise steps ride along in
+/// the passes that BN and the convolutions make anyway: forward, the inner ReLU is BN₁'s output pass and
+/// r + sc and the final ReLU are BN₂'s (r + sc is never stored: y's sign is the final ReLU's mask, and y is
+/// kept, like `ReLU` keeps its output); backward, BN₂'s first pass forms g from dy and y, BN₁ recomputes the
+/// inner ReLU's mask from its x̂ (h > 0 ⟺ γ₁ x̂₁ + β₁ > 0), and the shortcut's gradient is added to dx as
+/// conv₁ scatters it (identity) or as conv_sc scatters its own into dx (projection).
 public final class ResidualBlock: Layer {
     public let inChannels: Int
     public let outChannels: Int

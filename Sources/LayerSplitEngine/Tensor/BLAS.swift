@@ -99,23 +99,32 @@ public enum Threads {
     ///
     /// Each `i` must touch disjoint memory. With one thread, or one item, it is a plain loop and OpenBLAS keeps
     /// every thread; called from inside another `forEach`'s item it is a plain loop too. Which thread runs an
-    /// item never changes its arithmetic, so results are deterministic. Allocates nothing: the worker threads
-    /// are started once, by `set`.
+    /// item never changes its arithmetic, so results are deterministic. The worker threads are started once,
+    /// by `set`; handing a closure to them costs one small allocation per call (Swift boxes a non-escaping
+    /// closure that another thread calls), which the allocation tests count in with `blasThreadChanges`.
+    /// Loops run every step inside layers use `forEach(_:blas:_:)` with `ParallelItems`, which allocates nothing.
     public static func forEach(_ n: Int, _ body: (Int) -> Void) {
-        forEach(n, blas: true, body)
-    }
-
-    /// `forEach`, saying whether the items call BLAS. When they do not (`blas: false`: elementwise loops),
-    /// OpenBLAS's thread count is left alone, which saves two calls into OpenBLAS (and its bookkeeping).
-    public static func forEach(_ n: Int, blas: Bool, _ body: (Int) -> Void) {
-        guard current > 1, n > 1, let pool,
-              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
-        else {
+        guard current > 1, n > 1, pool != nil, !busy.load(ordering: .relaxed) else {
             for i in 0..<n { body(i) }
             return
         }
+        withoutActuallyEscaping(body) { body in forEach(n, blas: true, ClosureItems(body: body)) }
+    }
+
+    /// Runs `items.item(i)` for `i` in `0..<n` like `forEach(_:_:)`, without allocating. With `blas: false`
+    /// (elementwise loops, whose items must not call BLAS) OpenBLAS's thread count is left alone, which saves
+    /// two calls into OpenBLAS and its bookkeeping.
+    public static func forEach<Items: ParallelItems>(_ n: Int, blas: Bool, _ items: Items) {
+        guard current > 1, n > 1, let pool,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else {
+            for i in 0..<n { items.item(i) }
+            return
+        }
         if blas { openblas_set_num_threads(1) }
-        pool.run(n, participants: Swift.min(current, n), body)
+        withUnsafePointer(to: items) { p in
+            pool.run(n, participants: Swift.min(current, n), items: UnsafeRawPointer(p), type: Items.self)
+        }
         if blas {
             openblas_set_num_threads(Int32(current))
             blasThreadChanges &+= 2
@@ -136,32 +145,34 @@ public enum Threads {
     public static func part(_ k: Int, of parts: Int, _ count: Int) -> Range<Int> {
         (k * count / parts)..<((k + 1) * count / parts)
     }
+}
 
-    /// Runs `body(k, range)` for the `parts` parts of `0..<count` (see `part`), side by side. The items must not
-    /// call BLAS. Part `k` always covers the same range, so per-part partial results combined in part order
-    /// are deterministic.
-    @inline(__always)
-    public static func forParts(_ parts: Int, of count: Int, _ body: (Int, Range<Int>) -> Void) {
-        if parts <= 1 {
-            body(0, 0..<count)
-        } else {
-            forEach(parts, blas: false) { k in body(k, part(k, of: parts, count)) }
-        }
-    }
+/// The body of a parallel loop for `Threads.forEach(_:blas:_:)`: usually a struct of the pointers and sizes
+/// the loop needs, whose `item(i)` does item `i` (each item on memory of its own). Unlike a closure, handing
+/// it to the worker threads allocates nothing.
+public protocol ParallelItems {
+    func item(_ i: Int)
+}
 
-    /// Runs `body` over `0..<count` split into as many parts as pay off (elementwise work, `minimum` units
-    /// per part at least), side by side. The items must not call BLAS.
-    @inline(__always)
-    public static func forRanges(_ count: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        forParts(parts(count, minimum: minimum), of: count) { _, r in body(r) }
+extension ParallelItems {
+    /// Item `i` of the loop stored at `items` (a `Self`), for the worker threads.
+    fileprivate static func run(_ items: UnsafeRawPointer, _ i: Int) {
+        items.assumingMemoryBound(to: Self.self).pointee.item(i)
     }
+}
+
+/// A closure as `ParallelItems` (for `Threads.forEach(_:_:)`).
+private struct ClosureItems: ParallelItems {
+    let body: (Int) -> Void
+    func item(_ i: Int) { body(i) }
 }
 
 /// Persistent worker threads that share out the items of a loop with the calling thread.
 ///
 /// Dispatch's `concurrentPerform` allocates on every call, and a training step makes several; these threads
 /// are made once and woken through a mutex and condition variable. Items are claimed in order from a shared
-/// counter, so the split adapts to items of unequal cost.
+/// counter, so the split adapts to items of unequal cost. A round's loop is handed over as a pointer to the
+/// caller's `ParallelItems` value and its type, which the caller keeps alive until every item is done.
 final class WorkerPool: @unchecked Sendable {
     let workers: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -171,7 +182,8 @@ final class WorkerPool: @unchecked Sendable {
     private var generation = 0
     private var active = 0
     private var enlisted = 0
-    private var body: ((Int) -> Void)?
+    private var items: UnsafeRawPointer?
+    private var itemsType: (any ParallelItems.Type)?
     private var itemCount = 0
     private var nextItem = 0
 
@@ -187,34 +199,34 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs the items on the caller and up to `participants - 1` workers; returns when all are done.
-    func run(_ n: Int, participants: Int, _ work: (Int) -> Void) {
-        withoutActuallyEscaping(work) { work in
-            pthread_mutex_lock(mutex)
-            body = work
-            itemCount = n
-            nextItem = 0
-            enlisted = Swift.min(participants - 1, workers)
-            active = enlisted
-            generation &+= 1
-            pthread_cond_broadcast(wake)
-            pthread_mutex_unlock(mutex)
-            drain(work)
-            pthread_mutex_lock(mutex)
-            while active > 0 { pthread_cond_wait(done, mutex) }
-            body = nil
-            pthread_mutex_unlock(mutex)
-        }
+    func run(_ n: Int, participants: Int, items: UnsafeRawPointer, type: any ParallelItems.Type) {
+        pthread_mutex_lock(mutex)
+        self.items = items
+        itemsType = type
+        itemCount = n
+        nextItem = 0
+        enlisted = Swift.min(participants - 1, workers)
+        active = enlisted
+        generation &+= 1
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        drain(items, type)
+        pthread_mutex_lock(mutex)
+        while active > 0 { pthread_cond_wait(done, mutex) }
+        self.items = nil
+        itemsType = nil
+        pthread_mutex_unlock(mutex)
     }
 
     /// Claims and runs items until none are left.
-    private func drain(_ work: (Int) -> Void) {
+    private func drain(_ items: UnsafeRawPointer, _ type: any ParallelItems.Type) {
         while true {
             pthread_mutex_lock(mutex)
             let i = nextItem
             nextItem += 1
             pthread_mutex_unlock(mutex)
             if i >= itemCount { return }
-            work(i)
+            type.run(items, i)
         }
     }
 
@@ -228,23 +240,14 @@ final class WorkerPool: @unchecked Sendable {
             }
             seen = generation
             enlisted -= 1
+            let items = self.items!, type = itemsType!
             pthread_mutex_unlock(mutex)
-            // The round's closure is released when `workRound` returns, before the caller is told the round
-            // is over (`withoutActuallyEscaping` checks that no reference outlives `run`).
-            workRound()
+            drain(items, type)
             pthread_mutex_lock(mutex)
             active -= 1
             if active == 0 { pthread_cond_signal(done) }
             pthread_mutex_unlock(mutex)
         }
-    }
-
-    @inline(never)
-    private func workRound() {
-        pthread_mutex_lock(mutex)
-        let work = body!
-        pthread_mutex_unlock(mutex)
-        drain(work)
     }
 }
 
