@@ -2,8 +2,8 @@ import LayerSplitEngine
 import XCTest
 import _MallocCounter
 
-/// The layers' own use of threads: convolutions share their im2col chunks out, BatchNorm, ReLU and the
-/// residual block split their passes by rows, SGD its update, all through `Threads`. Results must match one
+/// The layers' own use of threads: convolutions share their im2col chunks out, Linear its GEMMs' rows,
+/// BatchNorm, ReLU and the residual block split their passes by rows, SGD its update, all through `Threads`. Results must match one
 /// thread's (up to the order of floating-point sums), be bit-for-bit repeatable at a thread count, allocate
 /// nothing in a steady state, and a `forEach` nested in another's item must run inline.
 final class ThreadedLayerTests: XCTestCase {
@@ -55,6 +55,10 @@ final class ThreadedLayerTests: XCTestCase {
             ("pointwise conv", [5, 8, 8, 6], {
                 var rng = SplitMix64(seed: 3)
                 return Conv2d(inChannels: 6, outChannels: 4, kernel: 1, padding: 0, bias: true, rng: &rng)
+            }),
+            ("linear", [96, 200, 3], {
+                var rng = SplitMix64(seed: 6)
+                return Linear(600, 130, rng: &rng)
             }),
             ("batchnorm", [8, 32, 32, 32], { BatchNorm(channels: 32) }),
             ("batchnorm, channels not a multiple of 4", [7, 40, 40, 7], { BatchNorm(channels: 7) }),
@@ -125,6 +129,30 @@ final class ThreadedLayerTests: XCTestCase {
         checkGradients(layer: conv, inputShape: [3, 5, 5, 2], training: true, seed: 24)
         let pointwise = Conv2d(inChannels: 2, outChannels: 3, kernel: 1, padding: 0, bias: true, rng: &rng)
         checkGradients(layer: pointwise, inputShape: [3, 4, 4, 2], training: true, seed: 25)
+    }
+
+    /// A stride-1 convolution with 16 or more input channels computes dx as a convolution of dY with the flipped
+    /// kernel (ConvLayerTests' layers have fewer channels, so they check the col2im path): gradients of the
+    /// layer, alone and with its dx added to another gradient inside a residual block, at one and two threads.
+    func testTransposedConvolutionBackwardGradients() {
+        for threads in [1, 2] {
+            Threads.set(threads)
+            var rng = SplitMix64(seed: 51)
+            let conv = Conv2d(inChannels: 16, outChannels: 5, kernel: 3, padding: 1, bias: true, rng: &rng)
+            checkGradients(layer: conv, inputShape: [3, 4, 4, 16], training: true, seed: 52)
+            let wide = Conv2d(inChannels: 16, outChannels: 3, kernel: 3, padding: 2, rng: &rng)
+            checkGradients(layer: wide, inputShape: [2, 3, 4, 16], training: true, seed: 53)
+            let block = ResidualBlock(inChannels: 16, outChannels: 16, rng: &rng)
+            for c in 0..<16 {
+                block.bn1.weight.value[c] = 0.3 + 0.2 * rng.nextUnitFloat()
+                block.bn1.bias.value[c] = c % 3 == 2 ? -3 : 3
+                block.bn2.weight.value[c] = 0.3 + 0.2 * rng.nextUnitFloat()
+                block.bn2.bias.value[c] = c % 2 == 1 ? -3 : 3
+            }
+            let x = Tensor(zeros: [3, 4, 4, 16])
+            x.fillNormal(std: 0.25, rng: &rng)
+            checkGradients(layer: block, inputShape: x.shape, training: true, input: x, seed: 54)
+        }
     }
 
     private struct CountItems: ParallelItems {

@@ -20,7 +20,7 @@
 /// r + sc and the final ReLU are BN₂'s (r + sc is never stored: y's sign is the final ReLU's mask, and y is
 /// kept, like `ReLU` keeps its output); backward, BN₂'s first pass forms g from dy and y, BN₁ recomputes the
 /// inner ReLU's mask from its x̂ (h > 0 ⟺ γ₁ x̂₁ + β₁ > 0), and the shortcut's gradient is added to dx as
-/// conv₁ scatters it (identity) or as conv_sc scatters its own into dx (projection).
+/// conv₁ writes dx (identity: g) or as conv_sc adds its own part into dx (projection).
 public final class ResidualBlock: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -153,7 +153,7 @@ public final class ResidualBlock: Layer {
             shortcutBN.backward(gradOut, dx: grad2)
             shortcutConv.backward(grad2, dx: dx, mode: .accumulate)
         } else {
-            // dx = conv₁ᵀ(·) + g, the identity's part added as conv₁ gathers dx.
+            // dx = conv₁ᵀ(·) + g, the identity's part added as conv₁ writes dx.
             conv1.backward(grad1, dx: dx, mode: .adding(gradOut))
         }
     }

@@ -84,8 +84,10 @@ public enum Threads {
         return current
     }
 
-    /// How many times `forEach` has changed OpenBLAS's thread count. OpenBLAS 0.3.21 allocates a little memory
-    /// each time, which is the only heap allocation of a multi-threaded training step; tests account for it.
+    /// How many times `forEach` has changed OpenBLAS's thread count (two per spread call with BLAS inside).
+    /// The allocation tests allow one heap allocation per change at several threads: OpenBLAS may allocate
+    /// when its thread count changes, and the closure form `forEach(_:_:)` boxes its closure (one allocation
+    /// per spread call). The layers' own loops (`ParallelItems`) allocate nothing.
     nonisolated(unsafe) public private(set) static var blasThreadChanges = 0
 
     /// Sets the engine's thread count (at least 1) and OpenBLAS's to match.
