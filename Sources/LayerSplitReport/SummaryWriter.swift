@@ -48,7 +48,54 @@ public enum SummaryWriter {
                 s += "| \(b) | \(limit) | none fits | | |\n"
             }
         }
-        s += "\nPaired differences: seed k trains every mask from the same pretrained weights, data order and new-parameter initialisation; \"vs previous\" is this front point minus the previous (smaller) one, in points, with the std over seeds and the seeds it wins.\n"
+        s += comparisonSections(r)
+        s += "\nPaired differences: seed k trains every mask from the same pretrained weights, data order and new-parameter initialisation; \"vs previous\" is this front point minus the previous (smaller) one, in points, with the std over seeds and the seeds it wins. The other tables give each difference the same way, the first-named side minus the second, \"(k/n)\" being the seeds the first-named side wins.\n"
+        return s
+    }
+
+    /// Rows of the every-candidate table shown before the rest is left to candidates.csv.
+    static let candidateRows = 64
+
+    /// The every-candidate table and the comparisons of `Comparisons`.
+    static func comparisonSections(_ r: FrontReport) -> String {
+        let c = Comparisons(r)
+        func paired(_ d: PairedDifference?) -> String {
+            guard let d, d.seeds > 0 else { return "—" }
+            return String(format: "%+.2f ± %.2f (%d/%d)", d.mean * 100, d.std * 100, d.winsB, d.seeds)
+        }
+        func acc(_ x: Candidate) -> String { String(format: "%.2f", x.meanAccuracy * 100) }
+        var s = "\n## Every candidate\n\n"
+        s += "Against all-shared (`\(c.allShared?.mask.description ?? "not trained")`) and independent models (`\(c.independent?.mask.description ?? "not trained")`), paired: candidate − reference.\n\n"
+        s += "| mask | family | stored params | × all-shared | mean acc (%) | std | vs all-shared | vs independent |\n|---|---|---|---|---|---|---|---|\n"
+        for x in r.candidates.prefix(candidateRows) {
+            let ratio = r.allSharedCount > 0 ? String(format: "%.2f", Double(x.counts.stored) / Double(r.allSharedCount)) : "—"
+            s += "| `\(x.mask)` | \(x.family) | \(formatCount(x.counts.stored)) | \(ratio) | "
+                + (x.isDone ? "\(acc(x)) | " + String(format: "%.2f", x.stdAccuracy * 100) : "\(x.state.rawValue) | —")
+                + " | \(paired(Comparisons.against(c.allShared, x))) | \(paired(Comparisons.against(c.independent, x))) |\n"
+        }
+        if r.candidates.count > candidateRows { s += "\n\(r.candidates.count - candidateRows) more in candidates.csv.\n" }
+
+        if !c.matchedBudgets.isEmpty {
+            s += "\n## Bottom-specific against top-specific at matched budgets\n\n"
+            s += "At each budget (the stored size of a bottom-k or top-k candidate): the most accurate bottom-k and top-k masks that fit, and bottom − top, paired.\n\n"
+            s += "| budget (params) | best bottom-k | best top-k | bottom − top |\n|---|---|---|---|\n"
+            for m in c.matchedBudgets {
+                let b = m.bottom.map { "`\($0.mask)` \(acc($0))" } ?? "none fits"
+                let t = m.top.map { "`\($0.mask)` \(acc($0))" } ?? "none fits"
+                s += "| \(formatCount(m.limit)) | \(b) | \(t) | \(paired(m.difference)) |\n"
+            }
+        }
+
+        s += "\n## Masks with exactly equal stored parameters\n\n"
+        if c.exactMatches.isEmpty {
+            s += "None: no two trained masks store the same number of parameters (the units differ in size).\n"
+        } else {
+            s += "The same stored parameters, task-specific units placed lower or higher: lower − higher, paired.\n\n"
+            s += "| stored params | lower | higher | lower − higher |\n|---|---|---|---|\n"
+            for p in c.exactMatches {
+                s += "| \(formatCount(p.a.counts.stored)) (\(p.a.counts.stored)) | `\(p.b.mask)` \(acc(p.b)) | `\(p.a.mask)` \(acc(p.a)) | \(paired(p.difference)) |\n"
+            }
+        }
         return s
     }
 }

@@ -120,6 +120,62 @@ public final class RunLog: Sendable {
         }
     }
 
+    /// One invocation of a search over this log: what ran, where, for how long and how much it trained.
+    public struct Run: Hashable, Sendable, Codable {
+        public var command: String
+        public var machine: String
+        /// ISO 8601 time the invocation finished.
+        public var finished: String
+        public var wallSeconds: Double
+        /// Trials this invocation trained (0: everything came from the log).
+        public var trained: Int
+
+        public init(command: String, machine: String, finished: String, wallSeconds: Double, trained: Int) {
+            self.command = command
+            self.machine = machine
+            self.finished = finished
+            self.wallSeconds = wallSeconds
+            self.trained = trained
+        }
+    }
+
+    /// Records an invocation under `/runs`, whole or not at all (as `append`), so that reports rewritten by a
+    /// later invocation still say how long the training took and on what machine.
+    public func appendRun(_ run: Run) throws {
+        try AtomicFile.withExclusiveLock(path) {
+            AtomicFile.removeStaleTemporaries(of: path)
+            try AtomicFile.replace(path, copyingExisting: true) { temp in
+                let file = try HDF5File(opening: temp, mode: .readWrite, compatibility: RunLog.compatibility)
+                defer { try? file.close() }
+                if !file.exists("/runs") { try file.createGroup("/runs") }
+                let order = try file.children(of: "/runs").count
+                let g = "/runs/" + String(format: "r%04d", order)
+                try file.createGroup(g)
+                try file.setAttribute("command", run.command, on: g)
+                try file.setAttribute("machine", run.machine, on: g)
+                try file.setAttribute("finished", run.finished, on: g)
+                try file.setAttribute("wall_seconds", run.wallSeconds, on: g)
+                try file.setAttribute("trained", Int64(run.trained), on: g)
+                try file.close()
+            }
+        }
+    }
+
+    /// The invocations recorded in the log at `path`, oldest first (none in logs written before run records were added).
+    public static func runs(at path: String) throws -> [Run] {
+        let file = try HDF5File(opening: path)
+        defer { try? file.close() }
+        guard file.exists("/runs") else { return [] }
+        return try file.children(of: "/runs").sorted().map { name in
+            let g = "/runs/" + name
+            return Run(command: try file.stringAttribute("command", of: g) ?? "",
+                       machine: try file.stringAttribute("machine", of: g) ?? "",
+                       finished: try file.stringAttribute("finished", of: g) ?? "",
+                       wallSeconds: try file.attribute(Double.self, "wall_seconds", of: g) ?? 0,
+                       trained: Int(try file.attribute(Int64.self, "trained", of: g) ?? 0))
+        }
+    }
+
     /// Every candidate, in the order they were appended.
     public func records() throws -> [CandidateRecord] {
         try RunLog.records(at: path)

@@ -21,7 +21,11 @@ public final class RunLogStorage: TrialStorage {
     public func save(_ result: TrialResult) throws {
         try log.append(Self.record(from: result))
         byKey[result.key] = result
+        saved += 1
     }
+
+    /// Trials saved through this object (trained by this process), as opposed to read from the log.
+    public private(set) var saved = 0
 
     public var results: [TrialResult] { byKey.values.sorted { $0.key < $1.key } }
 

@@ -114,9 +114,14 @@ public final class StudyRun {
     /// Runs the study on the run log and writes the reports.
     public func run(force: Bool = false) throws -> Study.Outcome {
         let started = Date()
-        let storage = try RunLogStorage(log: try openLog(force: force))
+        let log = try openLog(force: force)
+        let storage = try RunLogStorage(log: log)
         let outcome = try makeStudy(storage: storage).optimize()
-        try writeReports(outcome, wallSeconds: Date().timeIntervalSince(started))
+        let seconds = Date().timeIntervalSince(started)
+        try log.appendRun(RunLog.Run(command: command, machine: Self.machineDescription(),
+                                     finished: ISO8601DateFormatter().string(from: Date()),
+                                     wallSeconds: seconds, trained: storage.saved))
+        try writeReports(outcome, wallSeconds: seconds, history: try RunLog.runs(at: log.path))
         return outcome
     }
 
@@ -161,13 +166,28 @@ public final class StudyRun {
     }
 
     /// Writes candidates.csv, front.csv, front.json, front.svg and summary.md into the output folder.
-    public func writeReports(_ outcome: Study.Outcome, wallSeconds: Double) throws {
+    ///
+    /// `history` is the log's record of invocations (this one last): when it holds invocations that trained,
+    /// summary.md reports their command, machine and summed wall time, so that rerunning a finished search
+    /// (which only rewrites the reports) keeps the figures of the run that did the work.
+    public func writeReports(_ outcome: Study.Outcome, wallSeconds: Double, history: [RunLog.Run] = []) throws {
         let report = FrontReport(study: space.study, taskNames: taskNames, candidates: outcome.candidates,
                                  pruned: outcome.pruned, allSharedCount: domain.parameters.allSharedCount)
+        let working = history.filter { $0.trained > 0 }
+        var timing: [String] = []
+        if working.count > 1 {
+            timing = ["wall time summed over the \(working.count) invocations that trained: "
+                      + working.map { String(format: "%.1f s", $0.wallSeconds) }.joined(separator: " + ")]
+        } else if working.isEmpty && !history.isEmpty {
+            let logged = (outcome.candidates + outcome.pruned).reduce(0) { $0 + $1.seconds }
+            timing = [String(format: "this invocation trained nothing (every trial came from the log, which predates run records); the logged trials trained for %.1f s in all", logged)]
+        }
         let provenance = SummaryWriter.Provenance(
-            command: command, wallSeconds: wallSeconds, machine: Self.machineDescription(),
+            command: working.last?.command ?? command,
+            wallSeconds: working.isEmpty ? wallSeconds : working.reduce(0) { $0 + $1.wallSeconds },
+            machine: working.last?.machine ?? Self.machineDescription(),
             trainingSteps: outcome.trainingSteps,
-            notes: ["model: \(modelSpec)", "budget: \(space.budget); strategy: \(space.strategy.rawValue)"
+            notes: timing + ["model: \(modelSpec)", "budget: \(space.budget); strategy: \(space.strategy.rawValue)"
                     + (space.halving.map { " with successive halving (min_steps \($0.minSteps), eta \($0.eta))" } ?? ""),
                     "training: \(space.training.steps) steps, batch \(space.training.batchSize) per task, \(space.training.optimizer.rawValue) lr \(space.training.learningRate), \(space.training.schedule.rawValue) schedule; evaluation on the \(space.evaluation.rawValue) split; seeds \(space.seeds.map(String.init).joined(separator: ", "))"])
         try Self.writeAtomically(TableWriter.candidatesCSV(report), to: output + "/candidates.csv")

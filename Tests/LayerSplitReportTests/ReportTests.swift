@@ -52,4 +52,36 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("| `TS` | bottom-1 |"))
         XCTAssertTrue(md.contains("none fits") == false)
     }
+
+    func testComparisonsPairMatchedBudgetsAndExactMatches() throws {
+        let c = Comparisons(try report())
+        XCTAssertEqual(c.allShared?.mask.description, "SS")
+        XCTAssertEqual(c.independent?.mask.description, "TT")
+        // TS (bottom-1) and ST (top-1) store the same 150 parameters: one matched budget, one exact match.
+        XCTAssertEqual(c.matchedBudgets.count, 1, "the 200-parameter budget admits the same pair again")
+        let m = try XCTUnwrap(c.matchedBudgets.first)
+        XCTAssertEqual([m.limit], [150])
+        XCTAssertEqual([m.bottom?.mask.description, m.top?.mask.description], ["TS", "ST"])
+        XCTAssertEqual(try XCTUnwrap(m.difference).mean, 0.05, accuracy: 1e-9, "bottom − top")
+        XCTAssertEqual(c.exactMatches.count, 1)
+        let p = try XCTUnwrap(c.exactMatches.first)
+        XCTAssertEqual([p.b.mask.description, p.a.mask.description], ["TS", "ST"], "b is the lower placement")
+        XCTAssertEqual([p.difference.winsB, p.difference.seeds], [2, 2])
+        let ts = try XCTUnwrap(try report().candidates.first { $0.mask.description == "TS" })
+        XCTAssertEqual(try XCTUnwrap(Comparisons.against(c.independent, ts)).mean, 0.01, accuracy: 1e-9)
+        XCTAssertNil(Comparisons.against(c.independent, try XCTUnwrap(c.independent)), "no row against itself")
+
+        let md = SummaryWriter.markdown(try report(), provenance: .init(command: "x", wallSeconds: 1, machine: "m", trainingSteps: 1))
+        XCTAssertTrue(md.contains("| `TS` | bottom-1 | 150 | 1.50 | 80.50 | 0.71 | +9.50 ± 0.71 (2/2) | +1.00 ± 0.00 (2/2) |"), md)
+        XCTAssertTrue(md.contains("| 150 | `TS` 80.50 | `ST` 75.50 | +5.00 ± 0.00 (2/2) |"), md)
+        XCTAssertTrue(md.contains("| 150 (150) | `TS` 80.50 | `ST` 75.50 | +5.00 ± 0.00 (2/2) |"), md)
+    }
+
+    func testNoExactMatchesIsSaid() throws {
+        let r = FrontReport(study: "d", taskNames: ["a", "b"], candidates: [
+            try candidate("SS", stored: 100, acc: [0.7]), try candidate("ST", stored: 130, acc: [0.8]),
+        ], allSharedCount: 100)
+        XCTAssertTrue(Comparisons(r).exactMatches.isEmpty)
+        XCTAssertTrue(SummaryWriter.markdown(r, provenance: .init(command: "x", wallSeconds: 1, machine: "m", trainingSteps: 1)).contains("None: no two trained masks"))
+    }
 }

@@ -53,6 +53,22 @@ final class RunLogTests: StoreTestCase {
         XCTAssertEqual(leftovers, [])
     }
 
+    func testRunRecordsAccumulateBesideCandidates() throws {
+        let p = path("log.h5")
+        let log = try RunLog.create(at: p, searchSpace: "x: 1\n", seed: 0, toolVersion: "0.1.0")
+        XCTAssertEqual(try RunLog.runs(at: p), [], "a new log (and one from before run records) has none")
+        let first = RunLog.Run(command: "layersplit search a.yaml --threads 2", machine: "EPYC, 2 cores",
+                               finished: "2026-11-25T06:00:00Z", wallSeconds: 1295.7, trained: 40)
+        try log.append(sampleRecord(0))
+        try log.appendRun(first)
+        try log.appendRun(RunLog.Run(command: "layersplit search a.yaml", machine: "m", finished: "t", wallSeconds: 0.5, trained: 0))
+        let runs = try RunLog.runs(at: p)
+        XCTAssertEqual(runs.count, 2)
+        XCTAssertEqual(runs.first, first)
+        XCTAssertEqual(runs.last?.trained, 0)
+        XCTAssertEqual(try log.records().count, 1, "candidates are untouched")
+    }
+
     func testSearchSpaceMismatchIsRefusedUnlessAllowed() throws {
         let p = path("log.h5")
         _ = try RunLog.create(at: p, searchSpace: "a: 1\n", seed: 1, toolVersion: "0.1.0")

@@ -1,0 +1,90 @@
+import LayerSplitEngine
+import LayerSplitSearch
+
+/// The paired comparisons the papers' claims rest on, read off a finished study without configuration:
+/// every candidate against all-shared and against independent models, bottom-specific against top-specific
+/// at matched budgets, and masks that store exactly the same number of parameters.
+///
+/// Seed k of every candidate starts from the same pretrained weights, data order and new-parameter
+/// initialisation, so per-seed differences cancel most of the seed noise; each comparison is `b − a` over the
+/// seeds both sides have (`PairedDifference`).
+public struct Comparisons: Sendable {
+    /// Candidate `b` against candidate `a`.
+    public struct Pair: Sendable {
+        public var a: Candidate
+        public var b: Candidate
+        public var difference: PairedDifference
+        init(_ a: Candidate, _ b: Candidate) {
+            self.a = a
+            self.b = b
+            difference = PairedDifference(a, b)
+        }
+    }
+
+    /// At a budget of `limit` stored parameters: the best bottom-k mask that fits against the best top-k mask
+    /// that fits (`a` top, `b` bottom, so a positive difference favours the bottom).
+    public struct MatchedBudget: Sendable {
+        public var limit: Int
+        public var top: Candidate?
+        public var bottom: Candidate?
+        public var difference: PairedDifference?
+    }
+
+    /// The all-shared candidate, if trained.
+    public var allShared: Candidate?
+    /// The all-specific candidate (independent models), if trained.
+    public var independent: Candidate?
+    /// One entry per budget at which some bottom-k or top-k candidate is the largest that fits: the stored
+    /// counts of those candidates, ascending, with repeated pairs dropped.
+    public var matchedBudgets: [MatchedBudget]
+    /// Pairs of distinct masks with exactly equal stored parameters: `a` holds its non-shared units higher in
+    /// the network than `b`, so a positive difference favours the lower placement.
+    public var exactMatches: [Pair]
+
+    public init(_ report: FrontReport) {
+        let done = report.candidates.filter(\.isDone)
+        allShared = done.first { MaskFamily.of($0.mask) == .allShared }
+        independent = done.first { MaskFamily.of($0.mask) == .allSpecific }
+
+        let bottoms = done.filter { MaskFamily.of($0.mask) == .bottom }
+        let tops = done.filter { MaskFamily.of($0.mask) == .top }
+        func best(_ cs: [Candidate], within limit: Int) -> Candidate? {
+            cs.filter { $0.counts.stored <= limit }
+                .max { ($0.meanAccuracy, -$0.counts.stored) < ($1.meanAccuracy, -$1.counts.stored) }
+        }
+        var budgets: [MatchedBudget] = []
+        for limit in Set((bottoms + tops).map(\.counts.stored)).sorted() {
+            let b = best(bottoms, within: limit), t = best(tops, within: limit)
+            if let last = budgets.last, last.bottom?.mask == b?.mask, last.top?.mask == t?.mask { continue }
+            budgets.append(MatchedBudget(limit: limit, top: t, bottom: b,
+                                         difference: b.flatMap { b in t.map { PairedDifference($0, b) } }))
+        }
+        matchedBudgets = budgets
+
+        var pairs: [Pair] = []
+        let bySize = Dictionary(grouping: done, by: \.counts.stored)
+        for size in bySize.keys.sorted() {
+            let group = bySize[size]!.sorted { Self.height($0.mask) > Self.height($1.mask) }
+            for i in group.indices {
+                for j in group.indices where j > i && Self.height(group[i].mask) != Self.height(group[j].mask) {
+                    pairs.append(Pair(group[i], group[j]))
+                }
+            }
+        }
+        exactMatches = pairs
+    }
+
+    /// How high in the network a mask keeps its non-shared units: their mean position, then their lowest
+    /// (so that of two masks with the same mean, the one reaching further down counts as lower).
+    static func height(_ mask: SharingMask) -> (mean: Double, lowest: Double) {
+        let positions = mask.states.indices.filter { mask[$0] != .shared }.map(Double.init)
+        guard let lowest = positions.first else { return (-1, -1) }
+        return (positions.reduce(0, +) / Double(positions.count), lowest)
+    }
+
+    /// `b − a` of each candidate against `reference` (nil for the reference itself or without one).
+    public static func against(_ reference: Candidate?, _ c: Candidate) -> PairedDifference? {
+        guard let r = reference, r.mask != c.mask, c.isDone else { return nil }
+        return PairedDifference(r, c)
+    }
+}
