@@ -15,43 +15,21 @@ extension LayerSplitCommand {
                 """)
 
         @OptionGroup var engine: EngineOptions
+        @OptionGroup var recipe: RecipeOptions
 
-        @Option(help: "Sharing mask, one letter per unit (S shared, T task-specific).")
+        @Option(help: "Sharing mask, one letter per unit (S shared, T task-specific, A shared plus a per-task adapter).")
         var mask: String = "TSSS"
-
-        @Option(help: "Units, comma-separated: linear:WIDTH, conv:CHANNELS[:sN][:pool], residual:CHANNELS[:sN].")
-        var units: String = "linear:128,linear:128,linear:128,linear:128"
-
-        @Option(help: "Number of tasks (domains) in the synthetic suite.")
-        var tasks: Int = 4
-
-        @Option(help: "Training steps (one batch of every task per step).")
-        var steps: Int = 300
-
-        @Option(help: "Examples per task per step.")
-        var batchSize: Int = 32
-
-        @Option(help: "Learning rate (SGD with momentum 0.9, cosine schedule).")
-        var lr: Float = 0.05
-
-        @Flag(help: "Print only the final result.")
-        var quiet = false
 
         @Option(name: .customLong("init"),
                 help: "Start from pretrained weights (a weights file from `layersplit pretrain`): task-specific copies start from the shared weights.")
         var initWeights: String?
 
-        func validate() throws {
-            guard tasks >= 1 else { throw ValidationError("--tasks must be at least 1") }
-            guard steps >= 1, batchSize >= 1 else { throw ValidationError("--steps and --batch-size must be positive") }
-        }
-
         func run() throws {
             engine.apply()
-            let unitSpecs = try units.split(separator: ",").map { try UnitSpec(parsing: String($0)) }
+            let (steps, quiet) = (recipe.steps, recipe.quiet)
             let mask = try SharingMask(parsing: self.mask)
-            let data = SyntheticSuite.multiDomain(tasks: tasks, features: 64, seed: engine.seed)
-            let spec = ModelSpec(inputShape: data[0].train.shape, units: unitSpecs,
+            let data = SyntheticSuite.multiDomain(tasks: recipe.tasks, features: 64, seed: engine.seed)
+            let spec = ModelSpec(inputShape: data[0].train.shape, units: try recipe.unitSpecs(),
                                  taskClasses: data.map(\.train.classes))
             var rng = SplitMix64(seed: engine.seed).derived(1)
             let model = try MultiTaskModel(spec: spec, mask: mask, rng: &rng)
@@ -59,9 +37,8 @@ extension LayerSplitCommand {
                 try WeightsFile.initialise(model, from: initWeights)
                 if !quiet { print("initialised from \(initWeights)") }
             }
-            let recipe = TrainingRecipe(steps: steps, batchSize: batchSize, learningRate: lr)
-            let trainer = recipe.trainer(for: model)
-            let batcher = Batcher(tasks: data.map(\.train), batchSize: batchSize, seed: engine.seed &+ 2)
+            let trainer = recipe.trainingRecipe.trainer(for: model)
+            let batcher = Batcher(tasks: data.map(\.train), batchSize: recipe.batchSize, seed: engine.seed &+ 2)
             let counts = model.parameterCounts
             if !quiet {
                 print("model: \(spec)")
