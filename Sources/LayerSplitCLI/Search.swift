@@ -66,6 +66,7 @@ extension LayerSplitCommand {
                 run.command = (["layersplit"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
                 let progress = ProgressPrinter(quiet: quiet)
                 run.observer = progress
+                run.say = { progress.note($0) }
                 if let (shard, fromSlurm) = shard {
                     try runShard(run, shard, fromSlurm: fromSlurm)
                     return

@@ -55,6 +55,11 @@ public final class ProgressPrinter: StudyObserver {
         emit("[\(index)/\(total)] \(r.key.id) \(state) (\(String(format: "%.1f", r.seconds))s)" + status(), newline: true)
     }
 
+    /// A line about work outside the trials (pretraining a seed), unless quiet.
+    public func note(_ text: String) {
+        if mode != .quiet { emit(text, newline: true) }
+    }
+
     private func status() -> String {
         let elapsed = Date().timeIntervalSince(started)
         var s = "  elapsed \(clock(elapsed))"

@@ -24,6 +24,8 @@ public final class StudyRun {
     public let domain: SearchDomain
     public let output: String
     public var observer: StudyObserver?
+    /// Lines about work outside the trials (pretraining), for progress output.
+    public var say: ((String) -> Void)?
     /// The command line, for summary.md.
     public var command = "layersplit search"
     private var pretrainedCache: [UInt64: [String: Tensor]] = [:]
@@ -141,8 +143,11 @@ public final class StudyRun {
                 let lock = try FileLock.lock(output + "/pretrained/.seed\(seed).lock")
                 defer { lock.unlock() }
                 if !FileManager.default.fileExists(atPath: path) {
+                    let started = Date()
+                    say?("pretraining seed \(seed): \(space.pretrain.recipe.steps) steps, every unit shared, on the union of the tasks")
                     let model = try Pretraining.train(spec: modelSpec, train: trainSets, recipe: space.pretrain.recipe, seed: seed)
                     try WeightsFile.write(model, to: path, attributes: ["pretrained_for": space.study, "seed": String(seed)])
+                    say?("pretrained seed \(seed) in " + String(format: "%.1f", Date().timeIntervalSince(started)) + " s: \(path)")
                 }
             }
             weights = Pretraining.backbone(of: try WeightsFile.makeModel(from: path))

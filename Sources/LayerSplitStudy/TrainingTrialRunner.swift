@@ -45,10 +45,12 @@ public final class TrainingTrialRunner: TrialRunner {
     }
 
     public func run(_ key: TrialKey, continuing from: TrialKey?, progress: (TrialProgress) -> Void) throws -> TrialResult {
+        // The seed's pretraining (done once, by the first trial that needs it) is not this trial's time.
+        let weights = try pretrained(key.seed)
         let started = Date()
         var rng = SplitMix64(seed: key.seed).derived(1)
         let model = try MultiTaskModel(spec: spec, mask: key.mask, rng: &rng)
-        if let weights = try pretrained(key.seed) { try model.loadBackbone(weights) }
+        if let weights { try model.loadBackbone(weights) }
         let trainer = recipe.trainer(for: model)
         let batcher = Batcher(tasks: train, batchSize: recipe.batchSize, seed: SplitMix64(seed: key.seed).derived(2).state)
         var step = 0
