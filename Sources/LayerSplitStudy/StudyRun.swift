@@ -116,6 +116,7 @@ public final class StudyRun {
     /// Runs the study on the run log and writes the reports.
     public func run(force: Bool = false) throws -> Study.Outcome {
         let started = Date()
+        try refuseUnmergedShards()
         let log = try openLog(force: force)
         let storage = try RunLogStorage(log: log)
         let outcome = try makeStudy(storage: storage).optimize()
@@ -125,6 +126,24 @@ public final class StudyRun {
                                      wallSeconds: seconds, trained: storage.saved))
         try writeReports(outcome, wallSeconds: seconds, history: try RunLog.runs(at: log.path))
         return outcome
+    }
+
+    /// Refuses a single-process run over a folder whose shard logs hold trials of this study that `log.h5`
+    /// lacks: it would train them again, when `layersplit merge` adds them without training.
+    func refuseUnmergedShards() throws {
+        let shardLogs = ShardFiles.logs(in: output)
+        guard !shardLogs.isEmpty else { return }
+        func keys(_ path: String) throws -> Set<TrialKey> {
+            Set(try RunLog.records(at: path).compactMap { try RunLogStorage.result(from: $0, file: path)?.key })
+        }
+        let merged = FileManager.default.fileExists(atPath: logPath) ? try keys(logPath) : []
+        var unmerged = Set<TrialKey>()
+        for s in shardLogs where (try? RunLog.readInfo(at: s.path))?.searchSpaceHash == space.hash {
+            unmerged.formUnion(try keys(s.path).subtracting(merged))
+        }
+        guard unmerged.isEmpty else {
+            throw StudyError("\(output)/shards holds \(unmerged.count) trial(s) of this study that log.h5 lacks; run 'layersplit merge \(output)' first (it adds them without training, even while shards are missing), then this search again")
+        }
     }
 
     /// The backbone weights seed `seed` starts from: the `pretrain.init` file, or this run's pretraining for the

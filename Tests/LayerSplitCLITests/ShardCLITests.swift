@@ -217,6 +217,20 @@ final class ShardCLITests: XCTestCase {
         try T.assertSameResult(out, single, "after the missing shard ran")
     }
 
+    func testAPlainSearchOverUnmergedShardsSaysMergeFirst() throws {
+        let (space, single) = try prepare("exhaustive", T.space(study: "exhaustive", strategy: "exhaustive"))
+        let out = folder + "/sharded"
+        XCTAssertEqual(try shard(space, out, "0/3").status, 0)
+        let plain = try T.layersplit("search", space, "--output", out, "--quiet")
+        XCTAssertEqual(plain.status, 1, plain.text)
+        XCTAssertTrue(plain.stderr.contains("of this study that log.h5 lacks") && plain.stderr.contains("layersplit merge \(out)"), plain.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/log.h5"), "nothing written")
+        XCTAssertEqual(try T.layersplit("merge", out).status, 1, "incomplete, but shard 0's trials are now in log.h5")
+        let resumed = try T.layersplit("search", space, "--output", out, "--quiet")
+        XCTAssertEqual(resumed.status, 0, resumed.text)
+        try T.assertSameResult(out, single, "a plain search after a partial merge")
+    }
+
     /// Shards of two different counts over one run: trials found twice count once.
     func testOverlappingShardsCountEachTrialOnce() throws {
         let (space, single) = try prepare("exhaustive", T.space(study: "exhaustive", strategy: "exhaustive"))
