@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine", "LayerSplitStore"]),
         .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitReportTests", dependencies: ["LayerSplitReport", "LayerSplitSearch", "LayerSplitEngine"]),
-        .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine"]),
+        .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine", "LayerSplitStudy"]),
     ]
 )
