@@ -84,9 +84,9 @@ public enum FrontPlot {
         return (lo - span * 0.06, hi + span * 0.06)
     }
 
-    /// About five round tick values between lo and hi.
+    /// Four to eight round tick values between lo and hi.
     static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
-        let raw = (hi - lo) / 5
+        let raw = (hi - lo) / 8
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? raw
         var t = ceil(lo / step) * step, out: [Double] = []
