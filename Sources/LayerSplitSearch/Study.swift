@@ -100,7 +100,9 @@ public final class Study {
                                   continuingFrom: previous)
                 stageIndex += 1
                 let assigned = assign?(stage)
-                observer?.roundStarted(round: round, rung: r, rungs: rungs.count, trials: keys.count)
+                // A shard's progress counts its own share of the stage, not the other shards' trials.
+                let share = keys.filter { owns($0) && (assigned?.contains($0) ?? true) }.count
+                observer?.roundStarted(round: round, rung: r, rungs: rungs.count, trials: share)
                 var results: [TrialResult] = []
                 var missing: [TrialKey] = []
                 // Every trial of the stage this process can obtain, before giving up on the missing ones: a shard
@@ -138,7 +140,7 @@ public final class Study {
     /// owns it and has not stored it yet.
     private func obtain(_ key: TrialKey, continuing from: TrialKey?, round: Int, owned: Bool) throws -> TrialResult? {
         if let stored = storage.result(for: key) {
-            observer?.trialSkipped(key)
+            if owned { observer?.trialSkipped(key) }
             return stored
         }
         guard owned else { return nil }
