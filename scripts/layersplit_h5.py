@@ -4,6 +4,7 @@
     desc, mask, tensors, attrs = lh.read_weights("weights.h5")      # numpy arrays, PyTorch layouts
     net = lh.build_model(desc, mask)                               # a torch.nn.Module equal to LayerSplit's
     net.load_state_dict(lh.to_state_dict(tensors), strict=False)   # (BatchNorm's num_batches_tracked is not stored)
+    logits = net(x_nchw, rows_per_task)                            # one logits tensor per task
     lh.write_weights("out.h5", desc, mask, lh.from_state_dict(net.state_dict()))
 
 A weights file holds one float32 dataset per tensor under /weights, named by LayerSplit's key
@@ -11,6 +12,22 @@ A weights file holds one float32 dataset per tensor under /weights, named by Lay
 a linear unit reading an image takes its input flattened in (c, h, w) order, as nn.Flatten does on NCHW).
 Root attributes: format, format_version, model (JSON: input_shape [H, W, C] or [features], units, task_classes),
 mask, layout ("pytorch").
+
+build_model covers every mask letter and unit LayerSplit has: S (one shared unit), T (one copy per task) and A
+(adapter: the shared unit plus, per task, a parallel adapter added before the nonlinearity, see
+Sources/LayerSplitEngine/Model/AdapterUnit.swift):
+  - linear:W[:rR]   y = ReLU(W x + b + U_t (V_t x)), U_t [W, R], V_t [R, in] (R: the rank, default 8;
+                    `u02/fc.*` shared, `u02/t1/adapter.U`, `u02/t1/adapter.V`; V's columns in (c, h, w) order
+                    when the unit reads an image, like fc.weight's);
+  - conv:C[:kK]...  y = pool(ReLU(BN_t(conv(x) + A_t x))), A_t a 1x1 convolution with the conv's stride (odd K
+                    only; `u03/conv.weight` shared, `u03/t1/adapter.weight` [C, in, 1, 1], `u03/t1/bn.*`);
+  - residual:C...   in each block, a 1x1 adapter beside conv1 (its stride) and conv2, and every BatchNorm per task
+                    (`u04/block0.conv1.weight`, `block0.conv2.weight`, `block0.shortcut.conv.weight` shared;
+                    `u04/t1/block0.adapter1.weight`, `t1/block0.adapter2.weight`, `t1/block0.bn1.*`,
+                    `t1/block0.bn2.*`, `t1/block0.shortcut.bn.*`).
+Its state_dict keys are the LayerSplit keys with `/` read as `.` under `units.` and `heads.`
+(`u02/t1/adapter.U` <-> `units.u02.t1.adapter.U`, `head/t0/weight` <-> `heads.t0.weight`). A fresh model's
+adapters start as LayerSplit's do: U = 0 and V ~ N(0, 1/in) for a linear unit, 1x1 convolutions at zero.
 """
 
 import datetime
@@ -111,7 +128,10 @@ def reference_to_layersplit(state_dict, desc, mask):
     Its naming: units.<u>[.<t>].<...> (ModuleList index u, copy t for task-specific units), heads.<t>.*;
     a linear unit is Sequential(Linear, ReLU) (0.weight), a conv unit Sequential(Conv2d, BatchNorm2d, ReLU)
     (0.*, 1.*), a residual unit one BasicBlock (conv1, bn1, conv2, bn2, shortcut.0 conv, shortcut.1 BN).
+    It has no adapter units: for a mask with A, use build_model's state_dict and from_state_dict.
     """
+    if "A" in mask:
+        raise ValueError(f"mask {mask}: bench/pytorch_ref.py has no adapter units (A); use build_model and from_state_dict")
     out = {}
     for name, t in state_dict.items():
         if name.endswith("num_batches_tracked"):
@@ -142,24 +162,55 @@ def reference_to_layersplit(state_dict, desc, mask):
 
 # ---- The model --------------------------------------------------------------------
 
+DEFAULT_ADAPTER_RANK = 8   # UnitSpec.defaultAdapterRank
+
+
 def parse_unit(text):
-    """`linear:512`, `conv:32[:k3][:s2][:pool]`, `residual:64[:s2][:b2]` → dict."""
+    """`linear:512[:r4]`, `conv:32[:k3][:s2][:pool]`, `residual:64[:s2][:b2]` → dict (`rank`: a linear unit's
+    adapter rank, used only in the adapter state)."""
     parts = text.split(":")
-    u = {"kind": parts[0], "size": int(parts[1]), "kernel": 3, "stride": 1, "blocks": 1, "pool": False}
+    u = {"kind": parts[0], "size": int(parts[1]), "kernel": 3, "stride": 1, "blocks": 1, "pool": False,
+         "rank": DEFAULT_ADAPTER_RANK}
+    if u["kind"] not in ("linear", "conv", "residual"):
+        raise ValueError(f"unit {text!r}: unknown kind {u['kind']!r}")
     for opt in parts[2:]:
         if opt == "pool":
             u["pool"] = True
+        elif opt[:1] in ("k", "s", "b", "r"):
+            if opt[0] == "r" and u["kind"] != "linear":
+                raise ValueError(f"unit {text!r}: the adapter rank rN is for linear units")
+            u[{"k": "kernel", "s": "stride", "b": "blocks", "r": "rank"}[opt[0]]] = int(opt[1:])
         else:
-            u[{"k": "kernel", "s": "stride", "b": "blocks"}[opt[0]]] = int(opt[1:])
+            raise ValueError(f"unit {text!r}: unknown option {opt!r} (use kN, sN, bN, rN or pool)")
     return u
 
 
 def build_model(desc, mask):
     """The PyTorch module LayerSplit's MultiTaskModel computes (NCHW), with state_dict keys that map 1:1 onto
-    LayerSplit's keys (see to_state_dict)."""
+    LayerSplit's keys (see to_state_dict). `net(x, rows_per_task)` takes the rows task after task and returns
+    one logits tensor per task; BatchNorm in training mode normalises a T or A unit's rows per task."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+
+    tasks = len(desc["task_classes"])
+    if len(mask) != len(desc["units"]) or set(mask) - set("STA"):
+        raise ValueError(f"mask {mask!r}: one letter S, T or A per unit ({len(desc['units'])} units)")
+
+    class Part(nn.Module):
+        """A named container (task t's adapter parts, a block's shortcut)."""
+        def __init__(self, **children):
+            super().__init__()
+            for name, m in children.items():
+                self.add_module(name, m)
+
+    def per_task(make):
+        return {f"t{t}": make() for t in range(tasks)}
+
+    def task_forward(f, x, rows_per_task, *more):
+        """cat over tasks of f(t, x_t, more_t...), each tensor split by rows."""
+        pieces = zip(x.split(rows_per_task), *(m.split(rows_per_task) for m in more))
+        return torch.cat([f(t, *p) for t, p in enumerate(pieces)])
 
     class LinearUnit(nn.Module):
         def __init__(self, fan_in, width):
@@ -168,6 +219,35 @@ def build_model(desc, mask):
 
         def forward(self, x):
             return F.relu(self.fc(x.flatten(1)))
+
+    class LowRankAdapter(nn.Module):
+        """y = U (V x), U [out, r] (zero at the start), V [r, in] ~ N(0, 1/in) (LowRankAdapter.swift)."""
+        def __init__(self, fan_in, width, rank):
+            super().__init__()
+            self.U = nn.Parameter(torch.zeros(width, rank))
+            self.V = nn.Parameter(torch.randn(rank, fan_in) * (1.0 / fan_in) ** 0.5)
+
+        def forward(self, x):
+            return (x @ self.V.t()) @ self.U.t()
+
+    class LinearAdapterUnit(nn.Module):
+        """y = ReLU(W x + b + U_t (V_t x)) on task t's rows; fc shared, t<t>.adapter per task."""
+        def __init__(self, fan_in, width, rank):
+            super().__init__()
+            self.fc = nn.Linear(fan_in, width)
+            for name, m in per_task(lambda: Part(adapter=LowRankAdapter(fan_in, width, rank))).items():
+                self.add_module(name, m)
+
+        def forward(self, x, rows_per_task):
+            x = x.flatten(1)
+            z = self.fc(x)
+            return F.relu(z + task_forward(lambda t, xt: getattr(self, f"t{t}").adapter(xt), x, rows_per_task))
+
+    def pointwise(c_in, c_out, stride):
+        """A parallel adapter: a 1x1 convolution with the stride of the k x k one it sits beside (zero)."""
+        a = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+        nn.init.zeros_(a.weight)
+        return a
 
     class ConvUnit(nn.Module):
         def __init__(self, c_in, u):
@@ -178,6 +258,25 @@ def build_model(desc, mask):
 
         def forward(self, x):
             x = F.relu(self.bn(self.conv(x)))
+            return F.max_pool2d(x, 2, 2) if self.pool else x
+
+    class ConvAdapterUnit(nn.Module):
+        """y = pool(ReLU(BN_t(conv(x) + A_t x))) on task t's rows; conv shared, t<t>.adapter and t<t>.bn per task."""
+        def __init__(self, c_in, u):
+            super().__init__()
+            if u["kernel"] % 2 != 1:
+                raise ValueError(f"a conv unit with kernel {u['kernel']} cannot be an adapter unit (A): odd kernels only")
+            self.conv = nn.Conv2d(c_in, u["size"], u["kernel"], stride=u["stride"], padding=u["kernel"] // 2, bias=False)
+            for name, m in per_task(lambda: Part(adapter=pointwise(c_in, u["size"], u["stride"]),
+                                                 bn=nn.BatchNorm2d(u["size"]))).items():
+                self.add_module(name, m)
+            self.pool = u["pool"]
+
+        def forward(self, x, rows_per_task):
+            def one(t, xt, ct):
+                part = getattr(self, f"t{t}")
+                return F.relu(part.bn(ct + part.adapter(xt)))
+            x = task_forward(one, x, rows_per_task, self.conv(x))
             return F.max_pool2d(x, 2, 2) if self.pool else x
 
     class Block(nn.Module):
@@ -208,28 +307,82 @@ def build_model(desc, mask):
                 x = block(x)
             return x
 
+    class SharedBlock(nn.Module):
+        """The shared part of a block in the adapter state: its convolutions."""
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+            self.shortcut = None
+            if stride != 1 or c_in != c_out:
+                self.shortcut = Part(conv=nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False))
+
+    def task_block(c_in, c_out, stride):
+        """Task t's part of a block in the adapter state: adapters beside conv1 and conv2, every BatchNorm."""
+        parts = dict(adapter1=pointwise(c_in, c_out, stride), bn1=nn.BatchNorm2d(c_out),
+                     adapter2=pointwise(c_out, c_out, 1), bn2=nn.BatchNorm2d(c_out))
+        if stride != 1 or c_in != c_out:
+            parts["shortcut"] = Part(bn=nn.BatchNorm2d(c_out))
+        return Part(**parts)
+
+    class ResidualAdapterUnit(nn.Module):
+        """Per block and task t: h = ReLU(BN1_t(conv1(x) + A1_t x)), r = BN2_t(conv2(h) + A2_t h),
+        y = ReLU(r + (x or BN_sc,t(conv_sc(x)))); convolutions shared (block<b>.*), the rest t<t>.block<b>.*."""
+        def __init__(self, c_in, u):
+            super().__init__()
+            shapes = [(c_in if b == 0 else u["size"], u["size"], u["stride"] if b == 0 else 1) for b in range(u["blocks"])]
+            for b, shape in enumerate(shapes):
+                self.add_module(f"block{b}", SharedBlock(*shape))
+            for t in range(tasks):
+                self.add_module(f"t{t}", Part(**{f"block{b}": task_block(*shape) for b, shape in enumerate(shapes)}))
+
+        def forward(self, x, rows_per_task):
+            for b in range(sum(1 for n, _ in self.named_children() if n.startswith("block"))):
+                shared = getattr(self, f"block{b}")
+                parts = [getattr(getattr(self, f"t{t}"), f"block{b}") for t in range(tasks)]
+                h = task_forward(lambda t, xt, ct: F.relu(parts[t].bn1(ct + parts[t].adapter1(xt))),
+                                 x, rows_per_task, shared.conv1(x))
+                r = task_forward(lambda t, ht, ct: parts[t].bn2(ct + parts[t].adapter2(ht)),
+                                 h, rows_per_task, shared.conv2(h))
+                if shared.shortcut is not None:
+                    sc = task_forward(lambda t, st: parts[t].shortcut.bn(st), shared.shortcut.conv(x), rows_per_task)
+                else:
+                    sc = x
+                x = F.relu(r + sc)
+            return x
+
     class LayerSplitNet(nn.Module):
         def __init__(self):
             super().__init__()
             self.mask = mask
             shape = list(desc["input_shape"])                  # [features] or [H, W, C]
             units = OrderedDict()
-            for i, text in enumerate(desc["units"]):
+            for i, (text, m) in enumerate(zip(desc["units"], mask)):
                 u = parse_unit(text)
                 if u["kind"] == "linear":
-                    make = lambda fan_in=int(np.prod(shape)), w=u["size"]: LinearUnit(fan_in, w)
+                    fan_in = int(np.prod(shape))
+                    make = lambda fan_in=fan_in, w=u["size"]: LinearUnit(fan_in, w)
+                    adapter = lambda fan_in=fan_in, u=u: LinearAdapterUnit(fan_in, u["size"], u["rank"])
                     shape = [u["size"]]
                 else:
-                    make = lambda c_in=shape[2], u=u: (ConvUnit if u["kind"] == "conv" else ResidualUnit)(c_in, u)
+                    if len(shape) != 3:
+                        raise ValueError(f"unit {text!r} needs an image input [H, W, C], got {shape}")
+                    conv = u["kind"] == "conv"
+                    plain, adapted = (ConvUnit, ConvAdapterUnit) if conv else (ResidualUnit, ResidualAdapterUnit)
+                    make = lambda c_in=shape[2], u=u, cls=plain: cls(c_in, u)
+                    adapter = lambda c_in=shape[2], u=u, cls=adapted: cls(c_in, u)
                     h, w = shape[0], shape[1]
-                    k, s = (u["kernel"], u["stride"]) if u["kind"] == "conv" else (3, u["stride"])
+                    k, s = (u["kernel"], u["stride"]) if conv else (3, u["stride"])
                     h, w = (h + 2 * (k // 2) - k) // s + 1, (w + 2 * (k // 2) - k) // s + 1
                     if u.get("pool"):
                         h, w = h // 2, w // 2
                     shape = [h, w, u["size"]]
-                tasks = len(desc["task_classes"])
-                units[f"u{i + 1:02d}"] = make() if mask[i] == "S" else nn.ModuleDict(
-                    OrderedDict((f"t{t}", make()) for t in range(tasks)))
+                if m == "S":
+                    units[f"u{i + 1:02d}"] = make()
+                elif m == "T":
+                    units[f"u{i + 1:02d}"] = nn.ModuleDict(OrderedDict((f"t{t}", make()) for t in range(tasks)))
+                else:
+                    units[f"u{i + 1:02d}"] = adapter()
             self.units = nn.ModuleDict(units)
             self.pool = len(shape) == 3
             features = shape[2] if self.pool else int(np.prod(shape))
@@ -238,11 +391,14 @@ def build_model(desc, mask):
 
         def forward(self, x, rows_per_task):
             """x: [N, C, H, W] or [N, features], task after task; returns one logits tensor per task."""
+            rows_per_task = [int(r) for r in rows_per_task]
             for (name, unit), m in zip(self.units.items(), self.mask):
                 if m == "S":
                     x = unit(x)
-                else:
+                elif m == "T":
                     x = torch.cat([unit[f"t{t}"](xt) for t, xt in enumerate(x.split(rows_per_task))])
+                else:
+                    x = unit(x, rows_per_task)
             if self.pool:
                 x = x.mean(dim=(2, 3))
             return [self.heads[f"t{t}"](xt) for t, xt in enumerate(x.split(rows_per_task))]

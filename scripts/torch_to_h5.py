@@ -6,7 +6,8 @@
 
 The reference models are bench/pytorch_ref.py's MultiTaskNet (MLP: 784 -> 4 x Linear 512; CNN: stem conv 32 +
 basic blocks 32, 64/2, 128/2 on 1x28x28). A state_dict of scripts/layersplit_h5.py's build_model (keys
-`units.u01...`) is accepted too, for any model given by --units/--input-shape/--classes.
+`units.u01...`) is accepted too; it is the one to use for a mask with adapter units (A), which the reference
+lacks (without --state-dict such a mask writes build_model's fresh model: adapters at their zero start).
 """
 
 import argparse
@@ -48,6 +49,8 @@ def main():
     mask = a.mask.upper()
     if a.state_dict:
         sd = torch.load(a.state_dict, map_location="cpu")
+    elif "A" in mask:                                 # the reference has no adapters: LayerSplit's fresh model
+        sd = lh.build_model(desc, mask).state_dict()
     else:
         import pytorch_ref
         net, _, _ = pytorch_ref.build(a.model, mask)

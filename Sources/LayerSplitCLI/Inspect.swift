@@ -35,8 +35,9 @@ extension LayerSplitCommand {
             print("\(file): LayerSplit \(kind)" + (tool.map { ", written by \($0)" } ?? "")
                   + (attrs["created"].map { " on \($0)" } ?? ""))
             print("model: \(info.spec)")
-            let specific = info.mask.states.filter { $0 == .specific }.count
-            print("mask:  \(info.mask) (\(info.mask.count - specific) shared, \(specific) task-specific units; \(info.spec.taskCount) tasks)")
+            let count = { (state: SharingState) in info.mask.states.filter { $0 == state }.count }
+            print("mask:  \(info.mask) (\(count(.shared)) shared, \(count(.specific)) task-specific"
+                  + (count(.adapter) > 0 ? ", \(count(.adapter)) adapter" : "") + " units; \(info.spec.taskCount) tasks)")
             // One line per unit: its copies, parameters and tensors.
             var rows: [[String]] = [["unit", "copies", "floats", "tensors"]]
             var total = 0
@@ -57,7 +58,11 @@ extension LayerSplitCommand {
                 }
                 if vectors > 0 { names.append("+\(vectors) vectors") }
                 total += floats
-                let copyText = unit == "head" ? "\(copies.count) tasks" : copies.isEmpty ? "shared" : "\(copies.count) (T)"
+                // uNN is unit NN − 1 of the mask: an adapter unit's per-task tensors are adapters, not copies.
+                let state = Int(unit.dropFirst()).flatMap { $0 >= 1 && $0 <= info.mask.count ? info.mask[$0 - 1] : nil }
+                let copyText = unit == "head" ? "\(copies.count) tasks"
+                    : state == .adapter ? "shared + \(copies.count) adapters (A)"
+                    : copies.isEmpty ? "shared" : "\(copies.count) (T)"
                 rows.append([unit, copyText, floats.formatted(), names.joined(separator: ", ")])
             }
             printTable(rows)

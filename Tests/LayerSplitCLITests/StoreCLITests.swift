@@ -1,4 +1,5 @@
 import Foundation
+import LayerSplitEngine
 import LayerSplitStore
 import XCTest
 
@@ -28,6 +29,19 @@ final class StoreCLITests: CLITestCase {
         }
         let datasets = try layersplit("inspect", w, "--datasets")
         XCTAssertTrue(datasets.stdout.contains("fc.weight  float32 [16, 64]"), datasets.stdout)
+    }
+
+    func testInspectNamesAdapterUnits() throws {
+        let spec = ModelSpec(inputShape: [12], units: [.linear(8), .linear(8), .linear(8), .linear(8)], taskClasses: [3, 3])
+        var rng = SplitMix64(seed: 1)
+        let model = try MultiTaskModel(spec: spec, mask: try SharingMask(parsing: "AATS"), rng: &rng)
+        let w = path("adapters.h5")
+        try WeightsFile.write(model, to: w)
+        let inspect = try layersplit("inspect", w)
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        for expected in ["mask:  AATS (1 shared, 1 task-specific, 2 adapter units; 2 tasks)", "shared + 2 adapters (A)", "2 (T)"] {
+            XCTAssertTrue(inspect.stdout.contains(expected), "'\(expected)' not in:\n\(inspect.stdout)")
+        }
     }
 
     func testH5dumpReadsTheDocumentedNamesAndShapes() throws {
