@@ -120,6 +120,22 @@ public final class RunLog: Sendable {
         }
     }
 
+    /// Makes the log at `path` belong to the search space `text` from now on (its `search_space` and hash
+    /// attributes), whole or not at all. For a study that changed in a way that keeps every logged trial valid
+    /// (more seeds); the caller decides that.
+    public static func adoptSearchSpace(at path: String, text: String) throws {
+        try AtomicFile.withExclusiveLock(path) {
+            AtomicFile.removeStaleTemporaries(of: path)
+            try AtomicFile.replace(path, copyingExisting: true) { temp in
+                let file = try HDF5File(opening: temp, mode: .readWrite, compatibility: RunLog.compatibility)
+                defer { try? file.close() }
+                try file.setAttribute("search_space", text)
+                try file.setAttribute("search_space_hash", hash(ofSearchSpace: text))
+                try file.close()
+            }
+        }
+    }
+
     /// One invocation of a search over this log: what ran, where, for how long and how much it trained.
     public struct Run: Hashable, Sendable, Codable {
         public var command: String

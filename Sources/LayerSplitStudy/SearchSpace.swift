@@ -234,6 +234,14 @@ public struct SearchSpace: Sendable {
         budgetLocation = (fields["budget"] ?? top).location
     }
 
+    /// Whether `self` is the study of `earlier` with seeds added and nothing else changed (comments and layout
+    /// aside): then every trial logged for `earlier` is a valid trial of `self`, and a run continues its log.
+    public func addsSeeds(to earlier: SearchSpace) -> Bool {
+        guard Set(earlier.seeds).isSubset(of: Set(seeds)), earlier.seeds != seeds,
+              let a = try? Yams.compose(yaml: text), let b = try? Yams.compose(yaml: earlier.text) else { return false }
+        return Self.without(a, key: "seeds") == Self.without(b, key: "seeds")
+    }
+
     /// The model for tasks with `inputShape` and `classes`.
     public func modelSpec(inputShape: [Int], classes: [Int]) -> ModelSpec {
         ModelSpec(inputShape: inputShape, units: units, taskClasses: classes)

@@ -106,6 +106,27 @@ final class SearchCLITests: CLITestCase {
         XCTAssertEqual(kept.count, 1, "the old log is kept beside the new one")
     }
 
+    func testMoreSeedsContinueTheLogAndTrainOnlyTheNewSeeds() throws {
+        let out = path("run")
+        let first = try layersplit("search", try space(steps: 20, seeds: 2), "--output", out)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let masks = try RunLog.records(at: out + "/log.h5").count / 2
+        // The same study with a third seed (and a comment): the two logged seeds are reused.
+        let more = try space(steps: 20, seeds: 3, extra: "# one more seed")
+        let r = try layersplit("search", more, "--output", out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("adds seed(s) 2; the 2 logged seed(s) are reused"), r.stderr)
+        XCTAssertEqual(r.stderr.components(separatedBy: "already in the log, not retrained").count - 1, 2 * masks, r.stderr)
+        let records = try RunLog.records(at: out + "/log.h5")
+        XCTAssertEqual(records.count, 3 * masks)
+        XCTAssertEqual(records.filter { $0.seed == 2 }.count, masks, "only the new seed trained")
+        XCTAssertEqual(try RunLog.readInfo(at: out + "/log.h5").searchSpaceHash, RunLog.hash(ofSearchSpace: try String(contentsOfFile: more, encoding: .utf8)))
+        // Fewer seeds is another study: refused as before.
+        let fewer = try layersplit("search", try space(steps: 20, seeds: 1), "--output", out, "--quiet")
+        XCTAssertNotEqual(fewer.status, 0)
+        XCTAssertTrue(fewer.stderr.contains("different version"), fewer.stderr)
+    }
+
     func assertSpaceError(_ text: String, contains expected: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let p = path("bad.yaml")
         try text.write(toFile: p, atomically: true, encoding: .utf8)
