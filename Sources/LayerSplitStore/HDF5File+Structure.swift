@@ -121,33 +121,30 @@ extension HDF5File {
 
     /// Opens the group at `path`, runs `body`, closes the group.
     func withGroup<R>(_ path: String, _ body: (hid_t, String) throws -> R) throws -> R {
-        try checkOpen()
-        let p = HDF5.normalise(path)
-        if p != "/" {
-            let kind = try objectKind(p)
-            guard kind == .group else {
-                throw StoreError(.wrongKind, file: self.path, object: p, "is a \(kind.rawValue), not a group")
-            }
-        }
-        let gid = H5Gopen2(id, p, ls_H5P_DEFAULT())
-        guard gid >= 0 else { throw failure(.corrupt, p, "cannot open the group; the file may be damaged") }
-        defer { H5Gclose(gid) }
-        return try body(gid, p)
+        try withOpened(path, as: .group, open: { H5Gopen2($0, $1, ls_H5P_DEFAULT()) }, close: { H5Gclose($0) }, body)
     }
 
     /// Opens the dataset at `path`, runs `body`, closes the dataset.
     func withDataset<R>(_ path: String, _ body: (hid_t, String) throws -> R) throws -> R {
+        try withOpened(path, as: .dataset, open: { H5Dopen2($0, $1, ls_H5P_DEFAULT()) }, close: { H5Dclose($0) }, body)
+    }
+
+    /// Checks that `path` names a `kind` (the root is always a group), opens it, runs `body`, closes it.
+    private func withOpened<R>(_ path: String, as kind: HDF5ObjectKind, open: (hid_t, String) -> hid_t,
+                               close: (hid_t) -> herr_t, _ body: (hid_t, String) throws -> R) throws -> R {
         try checkOpen()
         let p = HDF5.normalise(path)
-        guard exists(p) else { throw missing(p, "no such dataset") }
-        let kind = try objectKind(p)
-        guard kind == .dataset else {
-            throw StoreError(.wrongKind, file: self.path, object: p, "is a \(kind.rawValue), not a dataset")
+        if p != "/" {
+            guard exists(p) else { throw missing(p, "no such \(kind.rawValue)") }
+            let found = try objectKind(p)
+            guard found == kind else {
+                throw StoreError(.wrongKind, file: self.path, object: p, "is a \(found.rawValue), not a \(kind.rawValue)")
+            }
         }
-        let did = H5Dopen2(id, p, ls_H5P_DEFAULT())
-        guard did >= 0 else { throw failure(.corrupt, p, "cannot open the dataset; the file may be damaged") }
-        defer { H5Dclose(did) }
-        return try body(did, p)
+        let oid = open(id, p)
+        guard oid >= 0 else { throw failure(.corrupt, p, "cannot open the \(kind.rawValue); the file may be damaged") }
+        defer { _ = close(oid) }
+        return try body(oid, p)
     }
 
     /// Opens a group or dataset at `path` as an object (for attributes), runs `body`, closes it.
