@@ -48,13 +48,10 @@ public struct Comparisons: Sendable {
 
         let bottoms = done.filter { MaskFamily.of($0.mask) == .bottom }
         let tops = done.filter { MaskFamily.of($0.mask) == .top }
-        func best(_ cs: [Candidate], within limit: Int) -> Candidate? {
-            cs.filter { $0.counts.stored <= limit }
-                .max { ($0.meanAccuracy, -$0.counts.stored) < ($1.meanAccuracy, -$1.counts.stored) }
-        }
         var budgets: [MatchedBudget] = []
         for limit in Set((bottoms + tops).map(\.counts.stored)).sorted() {
-            let b = best(bottoms, within: limit), t = best(tops, within: limit)
+            let b = report.best(under: .maxParams(limit)) { MaskFamily.of($0.mask) == .bottom }
+            let t = report.best(under: .maxParams(limit)) { MaskFamily.of($0.mask) == .top }
             if let last = budgets.last, last.bottom?.mask == b?.mask, last.top?.mask == t?.mask { continue }
             budgets.append(MatchedBudget(limit: limit, top: t, bottom: b,
                                          difference: b.flatMap { b in t.map { PairedDifference($0, b) } }))

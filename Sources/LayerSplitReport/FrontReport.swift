@@ -34,9 +34,10 @@ public struct FrontReport: Sendable {
         neighbourDifferences = front.indices.map { k in k == 0 ? nil : PairedDifference(cs[fr[k - 1]], cs[fr[k]]) }
     }
 
-    /// The most accurate fully trained candidate that fits `budget` (fewer parameters wins a tie), or nil.
-    public func best(under budget: Budget) -> Candidate? {
-        candidates.filter { $0.isDone && budget.admits($0.counts, allShared: allSharedCount) }
+    /// The most accurate fully trained candidate that fits `budget` (fewer parameters wins a tie), among those
+    /// `included` admits (all by default), or nil.
+    public func best(under budget: Budget, among included: (Candidate) -> Bool = { _ in true }) -> Candidate? {
+        candidates.filter { $0.isDone && budget.admits($0.counts, allShared: allSharedCount) && included($0) }
             .max { ($0.meanAccuracy, -$0.counts.stored) < ($1.meanAccuracy, -$1.counts.stored) }
     }
 

@@ -104,17 +104,25 @@ public final class RunLog: Sendable {
         if let problem = record.problem() {
             throw StoreError(.invalidArgument, file: path, object: "/candidates", problem)
         }
+        try Self.rewrite(path) { file in
+            let group = "/candidates/" + RunLog.groupName(record.id)
+            guard !file.exists(group) else {
+                throw StoreError(.exists, file: path, object: group, "candidate '\(record.id)' is logged already; ids must be unique")
+            }
+            let order = try file.children(of: "/candidates").count
+            try RunLog.write(record, order: order, to: group, in: file)
+        }
+    }
+
+    /// Changes the log at `path` whole or not at all (see the type's notes): under the lock, `change` edits a
+    /// copy, which then replaces the log.
+    static func rewrite(_ path: String, _ change: (HDF5File) throws -> Void) throws {
         try AtomicFile.withExclusiveLock(path) {
             AtomicFile.removeStaleTemporaries(of: path)
             try AtomicFile.replace(path, copyingExisting: true) { temp in
                 let file = try HDF5File(opening: temp, mode: .readWrite, compatibility: RunLog.compatibility)
                 defer { try? file.close() }
-                let group = "/candidates/" + RunLog.groupName(record.id)
-                guard !file.exists(group) else {
-                    throw StoreError(.exists, file: path, object: group, "candidate '\(record.id)' is logged already; ids must be unique")
-                }
-                let order = try file.children(of: "/candidates").count
-                try RunLog.write(record, order: order, to: group, in: file)
+                try change(file)
                 try file.close()
             }
         }
@@ -124,15 +132,9 @@ public final class RunLog: Sendable {
     /// attributes), whole or not at all. For a study that changed in a way that keeps every logged trial valid
     /// (more seeds); the caller decides that.
     public static func adoptSearchSpace(at path: String, text: String) throws {
-        try AtomicFile.withExclusiveLock(path) {
-            AtomicFile.removeStaleTemporaries(of: path)
-            try AtomicFile.replace(path, copyingExisting: true) { temp in
-                let file = try HDF5File(opening: temp, mode: .readWrite, compatibility: RunLog.compatibility)
-                defer { try? file.close() }
-                try file.setAttribute("search_space", text)
-                try file.setAttribute("search_space_hash", hash(ofSearchSpace: text))
-                try file.close()
-            }
+        try rewrite(path) { file in
+            try file.setAttribute("search_space", text)
+            try file.setAttribute("search_space_hash", hash(ofSearchSpace: text))
         }
     }
 
@@ -158,22 +160,15 @@ public final class RunLog: Sendable {
     /// Records an invocation under `/runs`, whole or not at all (as `append`), so that reports rewritten by a
     /// later invocation still say how long the training took and on what machine.
     public func appendRun(_ run: Run) throws {
-        try AtomicFile.withExclusiveLock(path) {
-            AtomicFile.removeStaleTemporaries(of: path)
-            try AtomicFile.replace(path, copyingExisting: true) { temp in
-                let file = try HDF5File(opening: temp, mode: .readWrite, compatibility: RunLog.compatibility)
-                defer { try? file.close() }
-                if !file.exists("/runs") { try file.createGroup("/runs") }
-                let order = try file.children(of: "/runs").count
-                let g = "/runs/" + String(format: "r%04d", order)
-                try file.createGroup(g)
-                try file.setAttribute("command", run.command, on: g)
-                try file.setAttribute("machine", run.machine, on: g)
-                try file.setAttribute("finished", run.finished, on: g)
-                try file.setAttribute("wall_seconds", run.wallSeconds, on: g)
-                try file.setAttribute("trained", Int64(run.trained), on: g)
-                try file.close()
-            }
+        try Self.rewrite(path) { file in
+            if !file.exists("/runs") { try file.createGroup("/runs") }
+            let g = "/runs/" + String(format: "r%04d", try file.children(of: "/runs").count)
+            try file.createGroup(g)
+            try file.setAttribute("command", run.command, on: g)
+            try file.setAttribute("machine", run.machine, on: g)
+            try file.setAttribute("finished", run.finished, on: g)
+            try file.setAttribute("wall_seconds", run.wallSeconds, on: g)
+            try file.setAttribute("trained", Int64(run.trained), on: g)
         }
     }
 

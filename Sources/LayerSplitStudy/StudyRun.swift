@@ -75,16 +75,17 @@ public final class StudyRun {
     public func openLog(force: Bool, logPath: String? = nil) throws -> RunLog {
         let path = logPath ?? self.logPath
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if FileManager.default.fileExists(atPath: path), (try? RunLog.open(at: path, searchSpace: space.text)) == nil,
-           let logged = try? RunLog.readInfo(at: path).searchSpace,
-           let earlier = try? SearchSpace(yaml: logged, file: space.file), space.addsSeeds(to: earlier) {
+        let exists = FileManager.default.fileExists(atPath: path)
+        let logged = exists ? try? RunLog.readInfo(at: path) : nil
+        // An unreadable log counts as a different one (--force moves it aside).
+        let differs = exists && logged?.searchSpaceHash != space.hash
+        if differs, let logged, let earlier = try? SearchSpace(yaml: logged.searchSpace, file: space.file),
+           space.addsSeeds(to: earlier) {
             // More seeds, nothing else changed: the logged trials stay valid; only the new seeds train.
             try RunLog.adoptSearchSpace(at: path, text: space.text)
             let added = space.seeds.filter { !earlier.seeds.contains($0) }
             say?("\(path): \(space.file) adds seed(s) \(added.map(String.init).joined(separator: ", ")); the \(earlier.seeds.count) logged seed(s) are reused")
-        }
-        if force, FileManager.default.fileExists(atPath: path),
-           (try? RunLog.open(at: path, searchSpace: space.text)) == nil {
+        } else if differs && force {
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             try FileManager.default.moveItem(atPath: path, toPath: path.replacingOccurrences(of: ".h5", with: ".\(stamp).h5"))
         }
