@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "LayerSplitSearch", dependencies: ["LayerSplitEngine"]),
         .target(name: "LayerSplitReport", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .target(
-            name: "LayerSplitStudy",
+            name: "LayerSplitRun",
             dependencies: [
                 "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch", "LayerSplitReport",
                 .product(name: "Yams", package: "Yams"),
@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "LayerSplitCLI",
             dependencies: [
-                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch", "LayerSplitReport", "LayerSplitStudy",
+                "LayerSplitEngine", "LayerSplitData", "LayerSplitStore", "LayerSplitSearch", "LayerSplitReport", "LayerSplitRun",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "layersplit", dependencies: ["LayerSplitCLI"]),
@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine", "LayerSplitStore"]),
         .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitReportTests", dependencies: ["LayerSplitReport", "LayerSplitSearch", "LayerSplitEngine"]),
-        .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine", "LayerSplitStudy"]),
+        .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine", "LayerSplitRun"]),
     ]
 )

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import LayerSplitEngine
 import LayerSplitSearch
-import LayerSplitStudy
+import LayerSplitRun
 
 extension LayerSplitCommand.Bench {
     /// Issue 5's target: do greedy and successive halving find what the exhaustive search finds, for a fraction

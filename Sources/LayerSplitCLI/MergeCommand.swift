@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import LayerSplitSearch
-import LayerSplitStudy
+import LayerSplitRun
 
 extension LayerSplitCommand {
     /// Combines the shard logs of a sharded search into its log.h5 and reports.

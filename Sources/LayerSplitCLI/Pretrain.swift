@@ -3,7 +3,7 @@ import Foundation
 import LayerSplitData
 import LayerSplitEngine
 import LayerSplitStore
-import LayerSplitStudy
+import LayerSplitRun
 
 extension LayerSplitCommand {
     /// Trains the backbone with every unit shared, on all the tasks together, and writes a weights file that

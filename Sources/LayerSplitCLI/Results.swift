@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import LayerSplitReport
 import LayerSplitSearch
-import LayerSplitStudy
+import LayerSplitRun
 
 /// The run log of a results folder (or the log file itself), or an error saying how to make one.
 func runLogPath(_ run: String) throws -> String {

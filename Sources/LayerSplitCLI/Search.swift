@@ -3,7 +3,7 @@ import Foundation
 import LayerSplitData
 import LayerSplitEngine
 import LayerSplitSearch
-import LayerSplitStudy
+import LayerSplitRun
 
 extension LayerSplitCommand {
     /// The main job: search a space of sharing masks and report the Pareto front.

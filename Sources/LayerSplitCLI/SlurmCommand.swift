@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import LayerSplitSearch
-import LayerSplitStudy
+import LayerSplitRun
 
 extension LayerSplitCommand {
     /// Writes (and submits) the Slurm scripts of a sharded search.

@@ -2,7 +2,7 @@ import Foundation
 import LayerSplitEngine
 import LayerSplitSearch
 import LayerSplitStore
-import LayerSplitStudy
+import LayerSplitRun
 import XCTest
 
 /// `layersplit search --shard`, `layersplit merge` and `layersplit slurm` (scripts only) through the built binary:

@@ -1,5 +1,5 @@
 import Foundation
-import LayerSplitStudy
+import LayerSplitRun
 import XCTest
 
 /// The search spaces the project ships (`search-spaces/*.yaml`, `search-spaces/papers/*.yaml`) stay valid as

@@ -23,7 +23,7 @@ final class ShardedStudyTests: XCTestCase {
     }
 
     /// Round-robin over each stage's trials by position: enough for the study's contract (any deterministic
-    /// function of the stage works; LayerSplitStudy's ShardPlan balances by cost).
+    /// function of the stage works; LayerSplitRun's ShardPlan balances by cost).
     func assign(_ shard: Int, of shards: Int) -> (Study.Stage) -> Set<TrialKey> {
         { stage in Set(stage.keys.enumerated().filter { $0.offset % shards == shard }.map(\.element)) }
     }
