@@ -27,7 +27,7 @@ let package = Package(
 
         // MARK: - Library modules
         .target(name: "LayerSplitEngine", dependencies: ["CBLAS"]),
-        .target(name: "LayerSplitStore", dependencies: ["CHDF5", "LayerSplitEngine"]),
+        .target(name: "LayerSplitStore", dependencies: ["CHDF5", "LayerSplitEngine", "LayerSplitSearch"]),
         .target(
             name: "LayerSplitData",
             dependencies: ["LayerSplitEngine", "LayerSplitStore", "CZlib", .product(name: "Yams", package: "Yams")]),
@@ -50,7 +50,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "_MallocCounter", path: "Sources/_MallocCounter"),
         .testTarget(name: "LayerSplitEngineTests", dependencies: ["LayerSplitEngine", "_MallocCounter"]),
-        .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine"]),
+        .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine", "LayerSplitSearch"]),
         .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine", "LayerSplitStore"]),
         .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitReportTests", dependencies: ["LayerSplitReport", "LayerSplitSearch", "LayerSplitEngine"]),

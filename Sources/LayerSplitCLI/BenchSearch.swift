@@ -31,7 +31,8 @@ extension LayerSplitCommand.Bench {
             try reportingErrors {
                 let space = try SearchSpace.load(self.space)
                 let run = try StudyRun(space: space, output: output)
-                let storage = try RunLogStorage(log: try run.openLog(force: false))
+                let storage = try run.openLog()
+                defer { try? storage.close() }
                 let progress = ProgressPrinter(quiet: quiet)
                 func study(_ strategy: SearchStrategy, _ halving: SuccessiveHalving?) throws -> Study.Outcome {
                     let s = try run.makeStudy(storage: storage, strategy: strategy, halving: .some(halving))

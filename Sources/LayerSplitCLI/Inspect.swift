@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LayerSplitEngine
+import LayerSplitSearch
 import LayerSplitStore
 
 extension LayerSplitCommand {
@@ -77,26 +78,30 @@ extension LayerSplitCommand {
         }
 
         private func printRunLog() throws {
-            let info = try RunLog.readInfo(at: file)
-            let records = try RunLog.records(at: file)
-            print("\(file): LayerSplit run log, layersplit \(info.toolVersion), seed \(info.seed), created \(info.created)")
-            for (k, v) in info.attributes.sorted(by: { $0.key < $1.key }) where k != "created" { print("\(k): \(v)") }
+            let log = try RunLog.open(at: file)
+            let info = log.info
+            let trials = log.trialsInOrder
+            print("\(file): LayerSplit run log (format version \(log.snapshotVersion)), layersplit \(info.toolVersion), seed \(info.seed), created \(info.created)")
+            print("study: \(info.study)\(info.shard.isEmpty ? "" : ", shard \(info.shard)"); model: \(info.model); tasks: \(info.taskNames.joined(separator: ", "))")
+            if RunLog.exists(at: file), FileManager.default.fileExists(atPath: log.journalPath) { print("journal: \(log.journalPath)") }
+            for (k, v) in info.attributes.sorted(by: { $0.key < $1.key }) { print("\(k): \(v)") }
             let lines = info.searchSpace.split(separator: "\n", omittingEmptySubsequences: false)
             print("search space (\(info.searchSpaceHash), \(lines.count) lines):")
             for line in lines.prefix(40) { print("  | \(line)") }
             if lines.count > 40 { print("  | ... (\(lines.count - 40) more lines)") }
-            let counts = Dictionary(grouping: records, by: \.status).mapValues(\.count)
-            let summary = CandidateRecord.Status.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
-            print("candidates: \(records.count)" + (summary.isEmpty ? "" : " (" + summary.joined(separator: ", ") + ")"))
-            guard !records.isEmpty else { return }
-            var rows: [[String]] = [["id", "mask", "status", "stored", "mean acc", "per-task acc", "points", "wall s"]]
-            for r in records {
-                rows.append([r.id, r.mask, r.status.rawValue, r.parameterCounts.stored.formatted(),
-                             r.meanAccuracy.isNaN ? "-" : String(format: "%.4f", r.meanAccuracy),
-                             r.finalAccuracy.map { String(format: "%.3f", $0) }.joined(separator: " "),
-                             "\(r.curveSteps.count)", String(format: "%.1f", r.wallSeconds)])
+            let counts = Dictionary(grouping: trials, by: \.state).mapValues(\.count)
+            let summary = [TrialState.done, .diverged, .failed].compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
+            print("trials: \(trials.count)" + (summary.isEmpty ? "" : " (" + summary.joined(separator: ", ") + ")") + "; invocations: \(log.runs.count)")
+            guard !trials.isEmpty else { return }
+            var rows: [[String]] = [["trial", "state", "stored", "mean acc", "per-task acc", "points", "wall s"]]
+            for r in trials.prefix(200) {
+                rows.append([r.key.id, r.state.rawValue, r.counts.stored.formatted(),
+                             r.accuracy.isEmpty ? "-" : String(format: "%.4f", r.meanAccuracy),
+                             r.accuracy.map { String(format: "%.3f", $0) }.joined(separator: " "),
+                             "\(r.curve.count)", String(format: "%.1f", r.seconds)])
             }
             printTable(rows)
+            if trials.count > 200 { print("... \(trials.count - 200) more trials (all of them: candidates.csv, or /trials with h5py)") }
         }
 
         private func printTree(_ h5: HDF5File, _ group: String = "/", indent: String = "") throws {

@@ -47,11 +47,11 @@ extension LayerSplitCommand {
                 if !quiet && (step % every == 1 || step == steps) { print(String(format: "step %5d/%d  loss %.4f", step, steps, loss)) }
             }
             let eval = try model.evaluate(Batcher.evaluationBatches(data.map(\.test), batchSize: 256))
+            // The task names are a JSON list (a name may contain a comma); numbers are numbers.
             try WeightsFile.write(model, to: output, attributes: [
-                "tool_version": LayerSplitVersion.string, "data": data.map(\.name).joined(separator: ","),
-                "seed": String(engine.seed), "steps": String(steps),
-                "test_accuracy": eval.accuracy.map { String(format: "%.4f", $0) }.joined(separator: ","),
-            ])
+                "tool_version": LayerSplitVersion.string,
+                "data": String(decoding: try JSONEncoder().encode(data.map(\.name)), as: UTF8.self),
+            ], integers: ["seed": Int64(bitPattern: engine.seed), "steps": Int64(steps)], reals: ["test_accuracy": eval.accuracy])
             print(String(format: "wrote %@: %d parameters, test accuracy mean %.4f (%.1fs)",
                          output, model.parameterCounts.stored, eval.meanAccuracy, Date().timeIntervalSince(start)))
         }

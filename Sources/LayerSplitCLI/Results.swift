@@ -3,6 +3,7 @@ import Foundation
 import LayerSplitReport
 import LayerSplitSearch
 import LayerSplitRun
+import LayerSplitStore
 
 /// The run log of a results folder (or the log file itself), or an error saying how to make one.
 func runLogPath(_ run: String) throws -> String {
@@ -10,8 +11,11 @@ func runLogPath(_ run: String) throws -> String {
     guard FileManager.default.fileExists(atPath: run, isDirectory: &isDir) else {
         throw StudyError("\(run): no such results folder; run 'layersplit search SPACE.yaml' first")
     }
-    let path = isDir.boolValue ? run + "/log.h5" : run
-    guard FileManager.default.fileExists(atPath: path) else {
+    let path = isDir.boolValue ? run + "/log.h5" : (run.hasSuffix(".journal") ? String(run.dropLast(8)) + ".h5" : run)
+    guard RunLog.exists(at: path) else {
+        if isDir.boolValue && !ShardFiles.logs(in: run).isEmpty {
+            throw StudyError("\(run): only shard logs so far (shards/); run 'layersplit merge \(run)' to combine them into log.h5 first")
+        }
         throw StudyError("\(run): no log.h5 in this folder; is it the 'output:' of a search?")
     }
     return path

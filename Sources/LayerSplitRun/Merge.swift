@@ -56,13 +56,13 @@ public final class ShardMerge {
         guard FileManager.default.fileExists(atPath: output, isDirectory: &isDir), isDir.boolValue else {
             throw StudyError("\(output): no such results folder; give the --output of the sharded search")
         }
-        let candidates = [output + "/log.h5"].filter { FileManager.default.fileExists(atPath: $0) }
+        let candidates = [output + "/log.h5"].filter { RunLog.exists(at: $0) }
             + ShardFiles.logs(in: output).map(\.path)
         guard let first = candidates.first else {
             throw StudyError("\(output): no shard logs (shards/shard-I-of-N.h5) and no log.h5: is this the output folder of a sharded search (layersplit search SPACE.yaml --shard I/N --output \(output))?")
         }
-        let info = try RunLog.readInfo(at: first)
-        let file = info.attributes["search_space_file"] ?? output + "/search-space.yaml"
+        let info = try RunLog.open(at: first).info
+        let file = info.searchSpaceFile.isEmpty ? output + "/search-space.yaml" : info.searchSpaceFile
         return try SearchSpace(yaml: info.searchSpace, file: file)
     }
 
@@ -72,29 +72,42 @@ public final class ShardMerge {
     /// ran; missing trials of that stage or an earlier one mean failed shards, of a later one the next stage.
     public func merge(shards: Int? = nil, expectedStage: Int? = nil, write: Bool = true) throws -> Report {
         let output = run.output
+        let folder = RunFolder(output)
+        // Shared with shards still running (a merge by hand may run beside them), not with a plain search.
+        let runLock = write ? try RunLock.acquire(folder, mode: .shared, command: run.command) : nil
+        defer { runLock?.unlock() }
         let lock = write ? try FileLock.lock(output + "/.merge.lock") : nil
         defer { lock?.unlock() }
-        let set = try RunLogSet.read(output: output, expectedHash: run.space.hash, spaceName: run.space.file)
-        let union = set.union()
+        let logs = try folder.logs(expectedHash: run.space.hash, spaceName: run.space.file)
+        let union = RunFolder.union(logs)
+        let shardLogs = logs.filter { $0.shard != nil }
 
         let base: TrialStorage
+        let merged: RunLog?
         if write {
-            base = try RunLogStorage(log: try run.openLog(force: false))
+            merged = try run.openLog()
+            base = merged!
         } else {
             let stored = InMemoryTrialStorage()
-            for r in set.merged?.results ?? [] { try stored.save(r) }
+            for r in logs.first(where: { $0.shard == nil })?.results ?? [] { try stored.save(r) }
             base = stored
+            merged = nil
         }
-        let storage = MergeStorage(base: base, pool: union.results)
+        defer { try? merged?.close() }
+        // A merge trains nothing: every trial comes from the run log or the shards' (`owns` is false).
+        let storage = LayeredTrialStorage(own: base, pool: union.results)
         let study = try run.makeStudy(storage: storage)
         study.observer = nil
         study.owns = { _ in false }
         let outcome = try study.optimize()
 
-        if write { for r in storage.promoted { try base.save(r) } }
+        if write {
+            for r in storage.borrowed { try base.save(r) }
+            try merged?.close()
+        }
 
         let count = shards ?? {
-            let counts = Set(set.shardLogs.compactMap { $0.shard?.count })
+            let counts = Set(shardLogs.compactMap { $0.shard?.count })
             return counts.count == 1 ? counts.first : nil
         }()
         var missingByShard: [Int: [TrialKey]] = [:]
@@ -114,7 +127,7 @@ public final class ShardMerge {
             }
         }
         if write && status == .complete {
-            try run.writeReports(outcome, wallSeconds: Self.wallSeconds(set))
+            try run.writeReports(outcome, wallSeconds: Self.wallSeconds(logs))
         }
 
         let used = storage.visited
@@ -123,48 +136,18 @@ public final class ShardMerge {
             .sorted { $0.key < $1.key }
             .map { "\($0.key.id) \($0.state.rawValue) (\((originOf[$0.key] ?? "?") as NSString).lastPathComponent)\($0.message.isEmpty ? "" : ": " + $0.message))" }
         return Report(
-            status: status, outcome: outcome, appended: write ? storage.promoted.count : 0,
+            status: status, outcome: outcome, appended: write ? storage.borrowed.count : 0,
             total: base.results.count,
-            shardLogs: set.shardLogs.map { ($0.shard!, $0.path, $0.results.count) },
+            shardLogs: shardLogs.map { ($0.shard!, $0.path, $0.results.count) },
             duplicates: union.duplicates, conflicts: union.conflicts, unfinished: unfinished,
             unplanned: union.results.keys.filter { !used.contains($0) }.sorted(),
             shardCount: count, stage: outcome.waitingStage, missingByShard: missingByShard)
     }
 
     /// From the first log's creation to now: the wall time of the sharded search.
-    static func wallSeconds(_ set: RunLogSet) -> Double {
+    static func wallSeconds(_ logs: [RunFolder.Log]) -> Double {
         let formatter = ISO8601DateFormatter()
-        let starts = set.logs.compactMap { formatter.date(from: $0.info.created) }
+        let starts = logs.compactMap { formatter.date(from: $0.info.created) }
         return starts.min().map { Date().timeIntervalSince($0) } ?? 0
     }
-}
-
-/// The merged log's trials, then the shard logs' ones, which are recorded in the order the study asks for
-/// them (the order a single process trains them) so the merge can append them in that order.
-final class MergeStorage: TrialStorage {
-    let base: TrialStorage
-    let pool: [TrialKey: TrialResult]
-    private(set) var promoted: [TrialResult] = []
-    private(set) var visited: Set<TrialKey> = []
-
-    init(base: TrialStorage, pool: [TrialKey: TrialResult]) {
-        self.base = base
-        self.pool = pool
-    }
-
-    func result(for key: TrialKey) -> TrialResult? {
-        if let r = base.result(for: key) {
-            visited.insert(key)
-            return r
-        }
-        guard let r = pool[key] else { return nil }
-        if visited.insert(key).inserted { promoted.append(r) }
-        return r
-    }
-
-    func save(_ result: TrialResult) throws {
-        throw StudyError("a merge trains nothing (\(result.key.id) was about to be stored)")
-    }
-
-    var results: [TrialResult] { base.results }
 }

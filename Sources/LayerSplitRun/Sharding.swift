@@ -127,13 +127,15 @@ public enum ShardFiles {
 
     /// Held by the process that trains a shard, so that two processes never write the same shard log.
     public static func lockPath(_ output: String, _ shard: Shard) -> String {
-        folder(output) + "/.shard-\(shard.index)-of-\(shard.count).pid"   // not the store's append lock, `.<log>.lock`
+        folder(output) + "/.shard-\(shard.index)-of-\(shard.count).pid"
     }
 
-    /// Every shard log of the run, ordered by shard count then index.
+    /// Every shard log of the run (its snapshot `shard-I-of-N.h5`, its journal `shard-I-of-N.journal`, or
+    /// both), ordered by shard count then index.
     public static func logs(in output: String) -> [(shard: Shard, path: String)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder(output))) ?? []
-        return names.compactMap { name in Shard(logName: name).map { ($0, folder(output) + "/" + name) } }
+        let logNames = Set(names.map { $0.hasSuffix(".journal") ? String($0.dropLast(8)) + ".h5" : $0 })
+        return logNames.compactMap { name in Shard(logName: name).map { ($0, folder(output) + "/" + name) } }
             .sorted { ($0.shard.count, $0.shard.index) < ($1.shard.count, $1.shard.index) }
     }
 }
@@ -186,8 +188,13 @@ public final class FileLock {
     }
 
     private static func openLockFile(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StudyError("\(path): cannot create the lock file (\(String(cString: strerror(errno))))") }
+        // Never through a symbolic link: a planted link would make the pid note overwrite its target.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            throw StudyError(code == ELOOP ? "\(path): is a symbolic link; LayerSplit never follows one for a lock or pid file: remove it"
+                             : "\(path): cannot create the lock file (\(String(cString: strerror(code))))")
+        }
         return fd
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LayerSplitData
 import LayerSplitEngine
 import LayerSplitSearch
+import LayerSplitStore
 
 /// What one shard did.
 public struct ShardRunOutcome {
@@ -32,13 +33,27 @@ extension StudyRun {
     /// Refuses to start while another process trains the same shard. Reruns skip finished trials.
     public func runShard(_ shard: Shard, lastStage: Int? = nil,
                          onStage: ((ShardRunOutcome.StageShare) -> Void)? = nil) throws -> ShardRunOutcome {
-        try FileManager.default.createDirectory(atPath: ShardFiles.folder(output), withIntermediateDirectories: true)
+        let folder = RunFolder(output)
+        try folder.create()
+        // Shared: many shards write one folder (each its own log), but no single-process search meanwhile.
+        let runLock = try RunLock.acquire(folder, mode: .shared, command: command)
+        defer { runLock.unlock() }
+        folder.removeStaleTemporaries(owned: false)
+        do {
+            try FileManager.default.createDirectory(atPath: ShardFiles.folder(output), withIntermediateDirectories: true)
+        } catch {
+            throw StudyError("\(ShardFiles.folder(output)): cannot create the shard folder (\(RunFolder.reason(error)))")
+        }
         let lockPath = ShardFiles.lockPath(output, shard)
         guard let lock = try FileLock.tryLock(lockPath) else {
             throw StudyError("shard \(shard) of \(output) is being trained by another process (\(FileLock.holder(lockPath) ?? "holder unknown")): two processes must never write the same shard log; wait for it to finish or stop it, then rerun (finished trials are kept)")
         }
         defer { lock.unlock() }
-        let storage = try ShardStorage(run: self, shard: shard)
+        // Every log of the folder is read (so all shards plan from the same trials); only the own one is written.
+        let union = RunFolder.union(try folder.logs(expectedHash: space.hash, spaceName: space.file))
+        let own = try RunLog.openOrCreate(at: ShardFiles.logPath(output, shard), info: runInfo(shard: shard))
+        defer { try? own.close() }
+        let storage = LayeredTrialStorage(own: own, pool: union.results)
 
         // Pretraining: seed j is made by shard j mod N, so the seeds are pretrained side by side; a shard that
         // needs another's seed first waits for that file (see `pretrained(seed:)`).
@@ -61,7 +76,8 @@ extension StudyRun {
             return mine
         }
         let outcome = try study.optimize()
-        return ShardRunOutcome(shard: shard, outcome: outcome, trained: storage.saved, found: storage.found, stages: stages)
+        try own.close()
+        return ShardRunOutcome(shard: shard, outcome: outcome, trained: storage.saved, found: union.results.count, stages: stages)
     }
 
     /// The expected cost of trials of this search, for balancing shards: the GEMM FLOPs of one training step,

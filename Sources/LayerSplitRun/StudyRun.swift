@@ -29,6 +29,8 @@ public final class StudyRun {
     /// The command line, for summary.md.
     public var command = "layersplit search"
     private var pretrainedCache: [UInt64: [String: Tensor]] = [:]
+    /// Pretrained files this process wrote (removed again when the run fails before its first trial).
+    private var pretrainedWritten: [String] = []
 
     /// Loads the data and checks everything that can be checked before training.
     public init(space: SearchSpace, output: String? = nil) throws {
@@ -70,41 +72,48 @@ public final class StudyRun {
         }
     }
 
-    /// Opens the run log, refusing one written for another version of the search space unless `force`, in which
-    /// case the old log is kept beside as `log.<date>.h5` and the run starts afresh.
-    public func openLog(force: Bool, logPath: String? = nil) throws -> RunLog {
-        let path = logPath ?? self.logPath
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let exists = FileManager.default.fileExists(atPath: path)
-        let logged = exists ? try? RunLog.readInfo(at: path) : nil
-        // An unreadable log counts as a different one (--force moves it aside).
-        let differs = exists && logged?.searchSpaceHash != space.hash
-        if differs, let logged, let earlier = try? SearchSpace(yaml: logged.searchSpace, file: space.file),
-           space.addsSeeds(to: earlier) {
+    /// Opens the run log (or a new, empty one: nothing is written before the first trial), refusing one
+    /// written for another version of the search space. One whose only change is more seeds is continued.
+    /// `run(force:)` sets a different run aside before it gets here.
+    public func openLog() throws -> RunLog {
+        let path = logPath
+        guard RunLog.exists(at: path) else { return try RunLog.create(at: path, info: runInfo()) }
+        let logged: RunLog
+        do {
+            logged = try RunLog.open(at: path)
+        } catch {
+            throw StudyError("\(error); rerun with --force to set the old run aside and start afresh, or set another 'output:'")
+        }
+        if logged.info.searchSpaceHash == space.hash { return logged }
+        if let earlier = try? SearchSpace(yaml: logged.info.searchSpace, file: space.file), space.addsSeeds(to: earlier) {
             // More seeds, nothing else changed: the logged trials stay valid; only the new seeds train.
-            try RunLog.adoptSearchSpace(at: path, text: space.text)
+            try logged.adoptSearchSpace(text: space.text)
             let added = space.seeds.filter { !earlier.seeds.contains($0) }
             say?("\(path): \(space.file) adds seed(s) \(added.map(String.init).joined(separator: ", ")); the \(earlier.seeds.count) logged seed(s) are reused")
-        } else if differs && force {
-            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-            try FileManager.default.moveItem(atPath: path, toPath: path.replacingOccurrences(of: ".h5", with: ".\(stamp).h5"))
+            return logged
         }
-        do {
-            return try RunLog.openOrCreate(at: path, searchSpace: space.text, seed: space.seeds.first ?? 0,
-                                           toolVersion: StudyRun.toolVersion, attributes: logAttributes)
-        } catch let e as StoreError where e.description.contains("another search space") {
-            throw StudyError("\(path): this results folder holds a run of a different version of \(space.file); rerun with --force to start afresh (the old log is kept beside it), or set another 'output:'")
-        }
+        throw StudyError("\(path): this results folder holds a run of a different version of \(space.file); rerun with --force to start afresh (everything the old run made is set aside in previous/), or set another 'output:'")
+    }
+
+    /// Whether the folder holds a run log that this search space cannot continue (another study or version,
+    /// or a log that does not open): what `--force` sets aside.
+    func logDiffers() -> Bool {
+        guard RunLog.exists(at: logPath) else { return false }
+        guard let logged = try? RunLog.open(at: logPath) else { return true }
+        if logged.info.searchSpaceHash == space.hash { return false }
+        if let earlier = try? SearchSpace(yaml: logged.info.searchSpace, file: space.file), space.addsSeeds(to: earlier) { return false }
+        return true
     }
 
     public nonisolated(unsafe) static var toolVersion = "0.1.0"
 
-    /// What `layersplit front` and `best` need to report from the log alone.
-    var logAttributes: [String: String] {
-        ["study": space.study, "model": modelSpec.description, "task_names": String(decoding: try! JSONEncoder().encode(taskNames), as: UTF8.self),
-         "all_shared_params": String(domain.parameters.allSharedCount),
-         // Where the search space was read from, so that `layersplit merge` resolves its relative data paths.
-         "search_space_file": URL(fileURLWithPath: space.file).standardizedFileURL.path]
+    /// What the run log records about the run, so that `layersplit front`, `best` and `merge` work from the
+    /// log alone.
+    func runInfo(shard: Shard? = nil) -> RunInfo {
+        RunInfo(searchSpace: space.text, toolVersion: StudyRun.toolVersion, seed: space.seeds.first ?? 0, study: space.study,
+                model: modelSpec.description, taskNames: taskNames, allSharedParams: domain.parameters.allSharedCount,
+                // Where the search space was read from, so that `layersplit merge` resolves its relative data paths.
+                searchSpaceFile: URL(fileURLWithPath: space.file).standardizedFileURL.path, shard: shard?.description ?? "")
     }
 
     /// The study over `storage`, with a runner that trains for real; the search space's strategy and halving
@@ -115,7 +124,8 @@ public final class StudyRun {
         let runner = TrainingTrialRunner(
             spec: modelSpec, recipe: space.training, evalEvery: space.evalEvery, train: trainSets,
             evaluation: evaluationSets, pretrained: { [unowned self] in try self.pretrained(seed: $0) },
-            checkpoints: halving == nil ? nil : try FolderCheckpoints(folder: output + "/checkpoints"))
+            checkpoints: halving == nil ? nil : FolderCheckpoints(folder: RunFolder(output).checkpointsFolder,
+                                                                  provenance: { [space] in space.trainingProvenance(seed: $0) }))
         let study = Study(strategy: strategy ?? self.strategy(), seeds: space.seeds, steps: space.training.steps,
                           halving: halving, storage: storage, runner: runner)
         study.observer = observer
@@ -123,18 +133,45 @@ public final class StudyRun {
     }
 
     /// Runs the study on the run log and writes the reports.
+    ///
+    /// Holds the folder's lock throughout (a second search into the folder is refused at once), removes
+    /// temporary files of earlier, killed runs, and with `force` sets aside everything a different earlier
+    /// run made. A run that fails before its first trial leaves the folder as it found it.
     public func run(force: Bool = false) throws -> Study.Outcome {
         let started = Date()
+        let folder = RunFolder(output)
+        let createdFolder = try folder.create()
+        let lockExisted = FileManager.default.fileExists(atPath: folder.lockPath)
+        let lock = try RunLock.acquire(folder, mode: .exclusive, command: command)
+        defer { lock.unlock() }
+        let removed = folder.removeStaleTemporaries(owned: true)
+        if !removed.isEmpty { say?("removed \(removed.count) temporary file(s) of an earlier, killed run") }
         try refuseUnmergedShards()
-        let log = try openLog(force: force)
-        let storage = try RunLogStorage(log: log)
-        let outcome = try makeStudy(storage: storage).optimize()
-        let seconds = Date().timeIntervalSince(started)
-        try log.appendRun(RunLog.Run(command: command, machine: Self.machineDescription(),
-                                     finished: ISO8601DateFormatter().string(from: Date()),
-                                     wallSeconds: seconds, trained: storage.saved))
-        try writeReports(outcome, wallSeconds: seconds, history: try RunLog.runs(at: log.path))
-        return outcome
+        if force && logDiffers(), let moved = try folder.setAside() {
+            say?("set the earlier run aside in \(moved)")
+        }
+        let log = try openLog()
+        defer { try? log.close() }
+        do {
+            let outcome = try makeStudy(storage: log).optimize()
+            let seconds = Date().timeIntervalSince(started)
+            try log.appendRun(RunLog.Run(command: command, machine: Self.machineDescription(),
+                                         finished: ISO8601DateFormatter().string(from: Date()),
+                                         wallSeconds: seconds, trained: log.saved))
+            try log.close()
+            try writeReports(outcome, wallSeconds: seconds, history: log.runs)
+            return outcome
+        } catch {
+            if log.saved == 0 && !RunLog.exists(at: logPath) {
+                // Nothing was stored: leave the folder as it was found.
+                for path in pretrainedWritten { unlink(path) }
+                rmdir(folder.pretrainedFolder)
+                rmdir(folder.checkpointsFolder)
+                if !lockExisted { unlink(folder.lockPath) }
+                if createdFolder { rmdir(folder.path) }
+            }
+            throw error
+        }
     }
 
     /// Refuses a single-process run over a folder whose shard logs hold trials of this study that `log.h5`
@@ -142,13 +179,12 @@ public final class StudyRun {
     func refuseUnmergedShards() throws {
         let shardLogs = ShardFiles.logs(in: output)
         guard !shardLogs.isEmpty else { return }
-        func keys(_ path: String) throws -> Set<TrialKey> {
-            Set(try RunLog.records(at: path).compactMap { try RunLogStorage.result(from: $0, file: path)?.key })
-        }
-        let merged = FileManager.default.fileExists(atPath: logPath) ? try keys(logPath) : []
+        let merged = RunLog.exists(at: logPath) ? Set(try RunLog.open(at: logPath).trialsInOrder.map(\.key)) : []
         var unmerged = Set<TrialKey>()
-        for s in shardLogs where (try? RunLog.readInfo(at: s.path))?.searchSpaceHash == space.hash {
-            unmerged.formUnion(try keys(s.path).subtracting(merged))
+        for s in shardLogs {
+            let log = try RunLog.open(at: s.path)
+            guard log.info.searchSpaceHash == space.hash else { continue }
+            unmerged.formUnion(Set(log.trialsInOrder.map(\.key)).subtracting(merged))
         }
         guard unmerged.isEmpty else {
             throw StudyError("\(output)/shards holds \(unmerged.count) trial(s) of this study that log.h5 lacks; run 'layersplit merge \(output)' first (it adds them without training, even while shards are missing), then this search again")
@@ -157,24 +193,35 @@ public final class StudyRun {
 
     /// The backbone weights seed `seed` starts from: the `pretrain.init` file, or this run's pretraining for the
     /// seed (`pretrained/seed<k>.h5`, made once and reused by reruns and shards), or nil without pretraining.
+    ///
+    /// A pretrained file is reused only when its provenance (the data, the model, the pretraining recipe and
+    /// the seed: `SearchSpace.pretrainingProvenance`) is this run's; otherwise it is trained again.
     public func pretrained(seed: UInt64) throws -> [String: Tensor]? {
         if let cached = pretrainedCache[seed] { return cached }
         var weights: [String: Tensor]?
         if let path = space.pretrain.initPath {
             weights = Pretraining.backbone(of: try WeightsFile.makeModel(from: path))
         } else if space.pretrain.recipe.steps > 0 {
-            let path = output + "/pretrained/seed\(seed).h5"
-            if !FileManager.default.fileExists(atPath: path) {
-                try FileManager.default.createDirectory(atPath: output + "/pretrained", withIntermediateDirectories: true)
+            let folder = RunFolder(output).pretrainedFolder
+            let path = folder + "/seed\(seed).h5"
+            let provenance = space.pretrainingProvenance(seed: seed)
+            func reusable() -> Bool { (try? WeightsFile.stringAttribute("provenance", of: path)) == provenance }
+            if !reusable() {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 // Shards of one run may need the same seed at once: one trains it, the others wait for the file
                 // rather than training it again (the file itself is replaced atomically either way).
-                let lock = try FileLock.lock(output + "/pretrained/.seed\(seed).lock")
+                let lock = try FileLock.lock(folder + "/.seed\(seed).lock")
                 defer { lock.unlock() }
-                if !FileManager.default.fileExists(atPath: path) {
+                if !reusable() {
+                    if FileManager.default.fileExists(atPath: path) {
+                        say?("\(path) was made by another pretraining recipe, data or model; pretraining seed \(seed) again")
+                    }
                     let started = Date()
                     say?("pretraining seed \(seed): \(space.pretrain.recipe.steps) steps, every unit shared, on the union of the tasks")
                     let model = try Pretraining.train(spec: modelSpec, train: trainSets, recipe: space.pretrain.recipe, seed: seed)
-                    try WeightsFile.write(model, to: path, attributes: ["pretrained_for": space.study, "seed": String(seed)])
+                    try WeightsFile.write(model, to: path, attributes: ["pretrained_for": space.study, "provenance": provenance],
+                                          integers: ["seed": Int64(bitPattern: seed)])
+                    pretrainedWritten.append(path)
                     say?("pretrained seed \(seed) in " + String(format: "%.1f", Date().timeIntervalSince(started)) + " s: \(path)")
                 }
             }
@@ -186,16 +233,16 @@ public final class StudyRun {
 
     /// The report of a finished run, read from its log alone.
     public static func report(fromLog path: String) throws -> FrontReport {
-        let info = try RunLog.readInfo(at: path)
-        let results = try RunLog.records(at: path).compactMap { try RunLogStorage.result(from: $0, file: path) }
+        let log = try RunLog.open(at: path)
+        let info = log.info
         // Each mask's longest training is its full-length result; shorter ones were stopped by halving.
-        let all = Candidate.group(results)
+        let all = Candidate.group(log.trialsInOrder)
         let longest = Dictionary(all.map { ($0.mask, $0.steps) }, uniquingKeysWith: max)
-        return FrontReport(study: info.attributes["study"] ?? (path as NSString).lastPathComponent,
-                           taskNames: (info.attributes["task_names"]).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? [],
+        return FrontReport(study: info.study.isEmpty ? (path as NSString).lastPathComponent : info.study,
+                           taskNames: info.taskNames,
                            candidates: all.filter { $0.steps == longest[$0.mask] },
                            pruned: all.filter { $0.steps != longest[$0.mask] },
-                           allSharedCount: Int(info.attributes["all_shared_params"] ?? "") ?? 0)
+                           allSharedCount: info.allSharedParams)
     }
 
     /// Writes candidates.csv, front.csv, front.json, front.svg and summary.md into the output folder.
@@ -231,12 +278,7 @@ public final class StudyRun {
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
-        let temp = path + ".tmp-\(getpid())"
-        try Data(text.utf8).write(to: URL(fileURLWithPath: temp))
-        guard rename(temp, path) == 0 else {
-            unlink(temp)
-            throw StudyError("\(path): cannot be written (\(String(cString: strerror(errno))))")
-        }
+        try AtomicFile.write(Data(text.utf8), to: path)
     }
 
     static func machineDescription() -> String {

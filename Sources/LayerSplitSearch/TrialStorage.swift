@@ -40,3 +40,46 @@ public struct TrialProgress: Sendable {
         self.loss = loss
     }
 }
+
+/// A storage that also reads trials from a pool it does not own, and writes only to its own: a shard reads
+/// every log of the run folder and writes its own log; a merge reads the shards' trials and writes the run's.
+///
+/// Trials handed out from the pool that `own` lacks are recorded in the order the study first asked for them
+/// (`borrowed`): the order a single process trains them, which is the order a merge appends them in.
+public final class LayeredTrialStorage: TrialStorage {
+    public let own: TrialStorage
+    public let pool: [TrialKey: TrialResult]
+    public private(set) var borrowed: [TrialResult] = []
+    /// Every key the study obtained, from either layer.
+    public private(set) var visited: Set<TrialKey> = []
+    /// Trials saved through this object (trained by this process).
+    public private(set) var saved = 0
+
+    public init(own: TrialStorage, pool: [TrialKey: TrialResult]) {
+        self.own = own
+        self.pool = pool
+    }
+
+    public func result(for key: TrialKey) -> TrialResult? {
+        if let r = own.result(for: key) {
+            visited.insert(key)
+            return r
+        }
+        guard let r = pool[key] else { return nil }
+        if visited.insert(key).inserted { borrowed.append(r) }
+        return r
+    }
+
+    public func save(_ result: TrialResult) throws {
+        try own.save(result)
+        visited.insert(result.key)
+        saved += 1
+    }
+
+    /// The union of both layers, ordered by key.
+    public var results: [TrialResult] {
+        var byKey = pool
+        for r in own.results { byKey[r.key] = r }
+        return byKey.values.sorted { $0.key < $1.key }
+    }
+}

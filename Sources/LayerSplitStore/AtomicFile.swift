@@ -7,18 +7,42 @@ import Darwin
 
 /// Replacing a file atomically: write a temporary file in the same folder, fsync it, rename() it over the
 /// target, fsync the folder. A reader (or a process killed at any moment) sees the old file or the new one,
-/// never a half-written one. Weights files, checkpoints and run logs are all written this way.
-enum AtomicFile {
-    /// The temporary files of `target` start with this (`.log.h5.tmp-<pid>-<random>`).
+/// never a half-written one. Weights files, checkpoints, run-log snapshots and reports are all written this way.
+///
+/// Temporary files are named `.NAME.tmp-<pid>-<random>@<host>`, so that a later run can tell a temporary file
+/// of a writer that is gone (same host, pid no longer running) from one still being written, also on a file
+/// system shared by several hosts.
+public enum AtomicFile {
+    /// The temporary files of `target` start with this (`.log.h5.tmp-`).
     static func temporaryPrefix(for target: String) -> String {
         let url = URL(fileURLWithPath: target)
         return "." + url.lastPathComponent + ".tmp-"
     }
 
+    static let host = ProcessInfo.processInfo.hostName
+
     static func temporaryPath(for target: String) -> String {
         let url = URL(fileURLWithPath: target)
-        let name = temporaryPrefix(for: target) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let name = temporaryPrefix(for: target) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))@\(host)"
         return url.deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+    public static func write(_ bytes: Data, to path: String) throws {
+        try replace(path) { temp in
+            let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            guard fd >= 0 else { throw StoreError(.writeFailed, file: path, "cannot create: \(errnoText())") }
+            defer { Glibc.close(fd) }
+            try bytes.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw StoreError(.writeFailed, file: path, "cannot write: \(errnoText())") }
+                    done += n
+                }
+            }
+        }
     }
 
     /// Runs `body` with a temporary path next to `target` (optionally a copy of it), then moves the result over
@@ -43,19 +67,24 @@ enum AtomicFile {
         }
     }
 
-    /// Removes temporary files of `target` left by writers that no longer run (killed mid-write).
-    static func removeStaleTemporaries(of target: String) {
-        let url = URL(fileURLWithPath: target)
-        let folder = url.deletingLastPathComponent().path
-        let prefix = temporaryPrefix(for: target)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            let rest = name.dropFirst(prefix.count)
-            guard let pid = rest.split(separator: "-").first.flatMap({ pid_t($0) }) else { continue }
-            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
-                unlink(folder + "/" + name)
-            }
+    /// Removes the temporary files in `folder` (not below it) left by writers that are gone: on this host,
+    /// with a pid that no longer runs. With `ownsFolder` (the caller holds the folder exclusively), every
+    /// temporary file of another process is stale, whatever its host. Returns the names removed.
+    @discardableResult
+    public static func removeStaleTemporaries(inFolder folder: String, ownsFolder: Bool = false) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var removed: [String] = []
+        for name in names {
+            guard name.hasPrefix("."), let range = name.range(of: ".tmp-") else { continue }
+            let rest = name[range.upperBound...]
+            let parts = rest.split(separator: "@", maxSplits: 1)
+            let host = parts.count == 2 ? String(parts[1]) : nil
+            guard let pid = parts[0].split(separator: "-").first.flatMap({ pid_t($0) }) else { continue }
+            let mine = pid == getpid() && (host == nil || host == Self.host)
+            let gone = (host == nil || host == Self.host) && kill(pid, 0) != 0 && errno == ESRCH
+            if !mine && (ownsFolder || gone), unlink(folder + "/" + name) == 0 { removed.append(name) }
         }
+        return removed
     }
 
     /// Copies a file byte for byte (the copy is fsynced later by `replace`).
@@ -73,7 +102,7 @@ enum AtomicFile {
             guard n > 0 else { throw StoreError(.writeFailed, file: source, "reading failed: \(errnoText())") }
             var done = 0
             while done < n {
-                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + done, n - done) }
+                let w = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + done, n - done) }
                 guard w > 0 else { throw StoreError(.writeFailed, file: destination, "writing failed: \(errnoText())") }
                 done += w
             }
@@ -95,20 +124,6 @@ enum AtomicFile {
             fsync(fd)
             Glibc.close(fd)
         }
-    }
-
-    /// Holds an exclusive lock while `body` runs, so that appends by several processes (or threads) follow
-    /// each other. The lock is flock() on a hidden lock file beside `path` (`.log.h5.lock`), not on `path`
-    /// itself: HDF5 flock()s the files it opens, and a reader opening the log must not fail while a writer waits.
-    /// A killed writer's lock is released by the kernel.
-    static func withExclusiveLock<R>(_ path: String, _ body: () throws -> R) throws -> R {
-        let url = URL(fileURLWithPath: path)
-        let lockPath = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".lock").path
-        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw StoreError(.writeFailed, file: path, "cannot create the lock file \(lockPath): \(errnoText())") }
-        defer { Glibc.close(fd) }   // releases the lock
-        guard flock(fd, LOCK_EX) == 0 else { throw StoreError(.writeFailed, file: path, "cannot lock: \(errnoText())") }
-        return try body()
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

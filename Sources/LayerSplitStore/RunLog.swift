@@ -1,5 +1,9 @@
 import Foundation
 import LayerSplitEngine
+import LayerSplitSearch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a run log says about its run.
 public struct RunInfo: Hashable, Sendable {
@@ -11,132 +15,239 @@ public struct RunInfo: Hashable, Sendable {
     public var seed: UInt64
     /// ISO 8601 time of creation.
     public var created: String
-    /// Other string attributes of the root group.
+    public var study: String
+    /// The model description (`ModelSpec.description`).
+    public var model: String
+    public var taskNames: [String]
+    /// Stored parameters of the all-shared model (0 when unknown).
+    public var allSharedParams: Int
+    /// Where the search space was read from, so that `layersplit merge` resolves its relative data paths.
+    public var searchSpaceFile: String
+    /// `I/N` for a shard's log, empty for the run's own.
+    public var shard: String
+    /// Anything else, as text.
     public var attributes: [String: String]
+
+    public init(searchSpace: String, toolVersion: String, seed: UInt64, study: String = "", model: String = "",
+                taskNames: [String] = [], allSharedParams: Int = 0, searchSpaceFile: String = "", shard: String = "",
+                attributes: [String: String] = [:], created: String = ISO8601DateFormatter().string(from: Date())) {
+        self.searchSpace = searchSpace
+        self.searchSpaceHash = RunLog.hash(ofSearchSpace: searchSpace)
+        self.toolVersion = toolVersion
+        self.seed = seed
+        self.created = created
+        self.study = study
+        self.model = model
+        self.taskNames = taskNames
+        self.allSharedParams = allSharedParams
+        self.searchSpaceFile = searchSpaceFile
+        self.shard = shard
+        self.attributes = attributes
+    }
 }
 
-/// A search's run log (`log.h5`): the run's search space, its hash, the tool version and seed as root
-/// attributes, and one group per candidate under `/candidates` (layout: docs/FORMATS.md).
+/// A search's run log: the store of its trials (`TrialStorage`), kept as two files in the run folder.
 ///
-/// **Crash safety.** The file at `path` is only ever replaced whole: `append` copies it to a temporary file in
-/// the same folder, adds the candidate there, closes and fsyncs it, and renames it over `path` (then fsyncs
-/// the folder). A process killed at any moment therefore leaves a log that opens and holds every candidate
-/// appended before the kill; at worst a temporary file is left, which the next append removes. Appends from
-/// several processes are serialised by a lock file (`.log.h5.lock`). Cost: one copy of the log per
-/// candidate (logs are small: a few KB per candidate).
+/// - `NAME.journal` (`log.journal`): an append-only journal of checksummed records (`Journal`), the durable
+///   truth while a run goes. Saving a trial appends one line to it: constant cost, whatever the log's size.
+/// - `NAME.h5` (`log.h5`): the HDF5 file users read (h5py, pandas, `layersplit inspect`), one column per field
+///   (docs/FORMATS.md). It is a *snapshot*, rewritten whole from memory (temporary file, fsync, rename) when
+///   the trials saved since the last snapshot reach half of those in it, and on `close()`. The total rewriting
+///   is then linear in the number of trials (a geometric series: at most 3x the final file), and the file lags
+///   the journal by at most a third of the trials. It names the journal it was made from and how many of the
+///   journal's bytes it holds, so opening reads the snapshot and replays only the journal's tail.
 ///
-/// The object holds no HDF5 handle: every call opens the file and closes it again.
-public final class RunLog: Sendable {
+/// **Crash safety.** A trial is stored whole or not at all: its journal line is written by one `write`, and a
+/// line torn by a kill is dropped on open (and cut away by the next writer). The snapshot is replaced
+/// atomically. So a run killed at any moment loses nothing it saved (tested with SIGKILL at random moments).
+///
+/// **One writer.** The first write takes an exclusive `flock` on the journal, held until `close()`; a second
+/// process writing the same log is refused with one line. Readers take no lock.
+///
+/// Nothing is created on disk before the first write, so a run that fails before its first trial leaves no
+/// log behind. Version-1 logs (one HDF5 group per candidate) are read; the first write, or `layersplit
+/// migrate`, turns them into version 2.
+public final class RunLog: TrialStorage {
+    /// The snapshot, `NAME.h5`.
     public let path: String
-    public let info: RunInfo
+    /// The journal beside it, `NAME.journal`.
+    public let journalPath: String
+    public private(set) var info: RunInfo
+    /// Invocations recorded in the log, oldest first.
+    public private(set) var runs: [Run] = []
+    /// The `format_version` of the snapshot when it was opened (2 for a new log).
+    public private(set) var snapshotVersion: Int64
+    /// Trials saved through this object (trained by this process), as opposed to read back.
+    public private(set) var saved = 0
 
-    /// Run logs use HDF5 1.8's object formats: compact groups make a candidate about 4x smaller, and every
-    /// h5py and h5dump in use reads them.
-    static let compatibility = HDF5File.Compatibility.hdf5_1_10
+    private var trials: [TrialResult] = []
+    private var index: [TrialKey: Int] = [:]
+    private var journal: Journal?
+    /// The journal this log continues: its id and size of valid records (nil: none on disk yet).
+    private var journalID: String?
+    private var journalSize = 0
+    /// A header-only journal that does not belong to the snapshot (its creation was interrupted): replaced on
+    /// the first write.
+    private var journalIsOrphan = false
+    /// Trials and runs in the snapshot on disk, and whether it exists.
+    private var snapshotTrials = 0, snapshotRuns = 0
+    private var snapshotExists: Bool
+    private var snapshotCurrent: Bool
 
-    private init(path: String, info: RunInfo) {
+    /// Task count of the columns (fixed by the task names, or by the first trial with metrics).
+    private var taskCount: Int?
+
+    private init(path: String, info: RunInfo, snapshotExists: Bool, snapshotVersion: Int64) {
         self.path = path
+        self.journalPath = RunLog.journalPath(for: path)
         self.info = info
+        self.snapshotExists = snapshotExists
+        self.snapshotCurrent = snapshotExists && snapshotVersion == StoreFormat.runLog.version
+        self.snapshotVersion = snapshotVersion
+        taskCount = info.taskNames.isEmpty ? nil : info.taskNames.count
+    }
+
+    /// `log.h5` → `log.journal`.
+    public static func journalPath(for path: String) -> String {
+        (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".journal"
+    }
+
+    /// Whether a log (snapshot or journal) exists at `path`.
+    public static func exists(at path: String) -> Bool {
+        access(path, F_OK) == 0 || access(journalPath(for: path), F_OK) == 0
     }
 
     /// A stable identifier of a search space's text: FNV-1a (64-bit) of its UTF-8 bytes, as `fnv1a64:<hex>`.
     public static func hash(ofSearchSpace text: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            h ^= UInt64(byte)
-            h = h &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(h, radix: 16)
-        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
+        "fnv1a64:" + Journal.hex(Journal.fnv1a64(Array(text.utf8)))
     }
 
-    /// Creates a new, empty log. Throws `.exists` if there is a file at `path`.
-    public static func create(at path: String, searchSpace: String, seed: UInt64, toolVersion: String,
-                              attributes: [String: String] = [:]) throws -> RunLog {
-        if let clash = attributes.keys.first(where: StoreFormat.runLog.reservedAttributes.contains) {
-            throw StoreError(.invalidArgument, file: path, object: "/@" + clash, "is written by LayerSplit itself; use another attribute name")
-        }
-        guard access(path, F_OK) != 0 else {
+    // MARK: - Opening
+
+    /// A new, empty log for `info`; nothing is written until the first trial or run is saved. Throws `.exists`
+    /// if a log is at `path`.
+    public static func create(at path: String, info: RunInfo) throws -> RunLog {
+        guard !exists(at: path) else {
             throw StoreError(.exists, file: path, "a run log exists already; open it to continue, or choose another results folder")
         }
-        try AtomicFile.replace(path) { temp in
-            let file = try HDF5File(creating: temp, overwrite: true, compatibility: RunLog.compatibility)
-            defer { try? file.close() }
-            try StoreFormat.runLog.stamp(file)
-            try file.setAttribute("search_space", searchSpace)
-            try file.setAttribute("search_space_hash", hash(ofSearchSpace: searchSpace))
-            try file.setAttribute("tool_version", toolVersion)
-            try file.setAttribute("seed", seed)
-            for (k, v) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
-            try file.createGroup("/candidates")
-            try file.close()
-        }
-        return try open(at: path)
+        return RunLog(path: path, info: info, snapshotExists: false, snapshotVersion: StoreFormat.runLog.version)
     }
 
-    /// Opens an existing log. With `searchSpace`, refuses a log written for another search space (another
-    /// hash) unless `allowDifferentSearchSpace`.
+    /// Opens an existing log: its snapshot, then the journal's records after it. With `searchSpace`, refuses a
+    /// log written for another search space (another hash) unless `allowDifferentSearchSpace`.
     public static func open(at path: String, searchSpace: String? = nil, allowDifferentSearchSpace: Bool = false) throws -> RunLog {
-        let file = try HDF5File(opening: path)
-        defer { try? file.close() }
-        let info = try readInfo(file)
-        if let searchSpace, !allowDifferentSearchSpace {
-            let expected = hash(ofSearchSpace: searchSpace)
-            guard info.searchSpaceHash == expected else {
-                throw StoreError(.wrongFormat, file: path, object: "/@search_space_hash",
-                                 "the log was written for another search space (\(info.searchSpaceHash), this one is \(expected)); use another results folder, or allow a different search space to continue anyway")
+        let jPath = journalPath(for: path)
+        let hasSnapshot = access(path, F_OK) == 0
+        let hasJournal = access(jPath, F_OK) == 0
+        guard hasSnapshot || hasJournal else {
+            throw StoreError(.fileNotFound, file: path, "no run log here (neither \(path) nor \(jPath))")
+        }
+        var log: RunLog
+        var covered = 0
+        var snapshotJournal: String?
+        if hasSnapshot {
+            let snapshot = try Snapshot.read(path)
+            log = RunLog(path: path, info: snapshot.info, snapshotExists: true, snapshotVersion: snapshot.version)
+            log.trials = snapshot.trials
+            log.runs = snapshot.runs
+            log.snapshotTrials = snapshot.trials.count
+            log.snapshotRuns = snapshot.runs.count
+            covered = snapshot.journalBytes
+            snapshotJournal = snapshot.journalID
+            log.taskCount = snapshot.taskCount ?? log.taskCount
+        } else {
+            let header = try Journal.read(jPath, from: Int.max).header
+            log = RunLog(path: path, info: RunInfo(header), snapshotExists: false, snapshotVersion: StoreFormat.runLog.version)
+        }
+        if hasJournal {
+            let contents = try Journal.read(jPath, from: covered)
+            if hasSnapshot && snapshotJournal != contents.header.id {
+                guard contents.recordCount == 0 else {
+                    throw StoreError(.corrupt, file: jPath, object: "header.id",
+                                     "belongs to another run than \(path) (journal \(contents.header.id), the snapshot names \(snapshotJournal ?? "none")); move one of the two away")
+                }
+                log.journalIsOrphan = true   // its creation was interrupted before the snapshot named it
+            } else {
+                guard contents.size >= covered else {
+                    throw StoreError(.corrupt, file: jPath, "holds \(contents.size) bytes of records but \(path) was made from \(covered): the journal was truncated or replaced; restore it, or move it away to keep only what \(path) holds")
+                }
+                log.journalID = contents.header.id
+                log.journalSize = contents.size
+                for record in contents.records { try log.replay(record) }
             }
         }
-        return RunLog(path: path, info: info)
+        for (i, t) in log.trials.enumerated() { log.index[t.key] = i }
+        guard log.index.count == log.trials.count else {
+            throw StoreError(.corrupt, file: path, object: "/trials", "holds a trial twice; the log is corrupt")
+        }
+        if let searchSpace, !allowDifferentSearchSpace {
+            let expected = hash(ofSearchSpace: searchSpace)
+            guard log.info.searchSpaceHash == expected else {
+                throw StoreError(.wrongFormat, file: path, object: "/@search_space_hash",
+                                 "the log was written for another search space (\(log.info.searchSpaceHash), this one is \(expected)); use another results folder, or allow a different search space to continue anyway")
+            }
+        }
+        return log
     }
 
     /// Opens the log at `path` if there is one (checking the search space as `open` does), else creates it.
-    public static func openOrCreate(at path: String, searchSpace: String, seed: UInt64, toolVersion: String,
-                                    attributes: [String: String] = [:], allowDifferentSearchSpace: Bool = false) throws -> RunLog {
-        if access(path, F_OK) == 0 {
-            return try open(at: path, searchSpace: searchSpace, allowDifferentSearchSpace: allowDifferentSearchSpace)
+    public static func openOrCreate(at path: String, info: RunInfo, allowDifferentSearchSpace: Bool = false) throws -> RunLog {
+        if exists(at: path) {
+            return try open(at: path, searchSpace: info.searchSpace, allowDifferentSearchSpace: allowDifferentSearchSpace)
         }
-        return try create(at: path, searchSpace: searchSpace, seed: seed, toolVersion: toolVersion, attributes: attributes)
+        return try create(at: path, info: info)
     }
 
-    /// Adds a candidate, whole or not at all (see the type's notes). Throws `.exists` if its id is logged.
-    public func append(_ record: CandidateRecord) throws {
-        if let problem = record.problem() {
-            throw StoreError(.invalidArgument, file: path, object: "/candidates", problem)
-        }
-        try Self.rewrite(path) { file in
-            let group = "/candidates/" + RunLog.groupName(record.id)
-            guard !file.exists(group) else {
-                throw StoreError(.exists, file: path, object: group, "candidate '\(record.id)' is logged already; ids must be unique")
-            }
-            let order = try file.children(of: "/candidates").count
-            try RunLog.write(record, order: order, to: group, in: file)
+    private func replay(_ record: Journal.Record) throws {
+        switch record {
+        case .header: break
+        case .trial(let t): trials.append(try TrialResult(t, file: journalPath))
+        case .run(let r): runs.append(Run(r))
+        case .searchSpace(let s):
+            info.searchSpace = s.text
+            info.searchSpaceHash = s.hash
         }
     }
 
-    /// Changes the log at `path` whole or not at all (see the type's notes): under the lock, `change` edits a
-    /// copy, which then replaces the log.
-    static func rewrite(_ path: String, _ change: (HDF5File) throws -> Void) throws {
-        try AtomicFile.withExclusiveLock(path) {
-            AtomicFile.removeStaleTemporaries(of: path)
-            try AtomicFile.replace(path, copyingExisting: true) { temp in
-                let file = try HDF5File(opening: temp, mode: .readWrite, compatibility: RunLog.compatibility)
-                defer { try? file.close() }
-                try change(file)
-                try file.close()
-            }
+    // MARK: - TrialStorage
+
+    public func result(for key: TrialKey) -> TrialResult? { index[key].map { trials[$0] } }
+
+    /// Every trial, ordered by key.
+    public var results: [TrialResult] { trials.sorted { $0.key < $1.key } }
+
+    /// Every trial in the order it was saved.
+    public var trialsInOrder: [TrialResult] { trials }
+
+    /// Stores a finished trial, whole or not at all: one journal record, then a snapshot when it is due.
+    public func save(_ result: TrialResult) throws {
+        guard index[result.key] == nil else {
+            throw StoreError(.exists, file: path, object: result.key.id, "trial \(result.key.id) is logged already; a stored trial never changes")
         }
+        if let problem = problem(result) { throw StoreError(.invalidArgument, file: path, object: result.key.id, problem) }
+        try write(.trial(JournalTrial(result)))
+        if taskCount == nil, !result.accuracy.isEmpty { taskCount = result.accuracy.count }
+        index[result.key] = trials.count
+        trials.append(result)
+        saved += 1
+        if (trials.count - snapshotTrials) * 2 >= max(snapshotTrials, 1) { try writeSnapshot() }
     }
 
-    /// Makes the log at `path` belong to the search space `text` from now on (its `search_space` and hash
-    /// attributes), whole or not at all. For a study that changed in a way that keeps every logged trial valid
-    /// (more seeds); the caller decides that.
-    public static func adoptSearchSpace(at path: String, text: String) throws {
-        try rewrite(path) { file in
-            try file.setAttribute("search_space", text)
-            try file.setAttribute("search_space_hash", hash(ofSearchSpace: text))
+    /// Why `r` cannot be stored in this log's columns, or nil.
+    func problem(_ r: TrialResult) -> String? {
+        let tasks = taskCount ?? (r.accuracy.isEmpty ? nil : r.accuracy.count)
+        guard let tasks else {
+            return r.curve.isEmpty && r.loss.isEmpty ? nil : "trial \(r.key.id): curve or losses without accuracies; the task count is unknown"
         }
+        if !r.accuracy.isEmpty && r.accuracy.count != tasks { return "trial \(r.key.id): \(r.accuracy.count) accuracies for \(tasks) tasks" }
+        if !r.loss.isEmpty && r.loss.count != tasks { return "trial \(r.key.id): \(r.loss.count) losses for \(tasks) tasks" }
+        if let p = r.curve.firstIndex(where: { $0.accuracy.count != tasks || $0.trainLoss.count != tasks }) {
+            return "trial \(r.key.id): curve point \(p) has \(r.curve[p].accuracy.count) accuracies and \(r.curve[p].trainLoss.count) training losses for \(tasks) tasks"
+        }
+        return nil
     }
+
+    // MARK: - Runs and search spaces
 
     /// One invocation of a search over this log: what ran, where, for how long and how much it trained.
     public struct Run: Hashable, Sendable, Codable {
@@ -157,158 +268,128 @@ public final class RunLog: Sendable {
         }
     }
 
-    /// Records an invocation under `/runs`, whole or not at all (as `append`), so that reports rewritten by a
-    /// later invocation still say how long the training took and on what machine.
+    /// Records an invocation, so that reports rewritten by a later invocation still say how long the training
+    /// took and on what machine.
     public func appendRun(_ run: Run) throws {
-        try Self.rewrite(path) { file in
-            if !file.exists("/runs") { try file.createGroup("/runs") }
-            let g = "/runs/" + String(format: "r%04d", try file.children(of: "/runs").count)
-            try file.createGroup(g)
-            try file.setAttribute("command", run.command, on: g)
-            try file.setAttribute("machine", run.machine, on: g)
-            try file.setAttribute("finished", run.finished, on: g)
-            try file.setAttribute("wall_seconds", run.wallSeconds, on: g)
-            try file.setAttribute("trained", Int64(run.trained), on: g)
-        }
+        try write(.run(JournalRun(run)))
+        runs.append(run)
     }
 
-    /// The invocations recorded in the log at `path`, oldest first (none in logs written before run records were added).
-    public static func runs(at path: String) throws -> [Run] {
-        let file = try HDF5File(opening: path)
-        defer { try? file.close() }
-        guard file.exists("/runs") else { return [] }
-        return try file.children(of: "/runs").sorted().map { name in
-            let g = "/runs/" + name
-            return Run(command: try file.stringAttribute("command", of: g) ?? "",
-                       machine: try file.stringAttribute("machine", of: g) ?? "",
-                       finished: try file.stringAttribute("finished", of: g) ?? "",
-                       wallSeconds: try file.attribute(Double.self, "wall_seconds", of: g) ?? 0,
-                       trained: Int(try file.attribute(Int64.self, "trained", of: g) ?? 0))
-        }
+    /// Makes the log belong to the search space `text` from now on: for a study that changed in a way that
+    /// keeps every logged trial valid (more seeds); the caller decides that.
+    public func adoptSearchSpace(text: String) throws {
+        let hash = Self.hash(ofSearchSpace: text)
+        try write(.searchSpace(JournalSearchSpace(text: text, hash: hash)))
+        info.searchSpace = text
+        info.searchSpaceHash = hash
+        try writeSnapshot()
     }
 
-    /// Every candidate, in the order they were appended.
-    public func records() throws -> [CandidateRecord] {
-        try RunLog.records(at: path)
+    // MARK: - Writing
+
+    private func write(_ record: Journal.Record) throws {
+        try openJournal()
+        try journal!.append(record)
+        journalSize = journal!.size
+        snapshotCurrent = false
     }
 
-    /// The candidates of any run log, in append order: what merging several logs reads.
-    public static func records(at path: String) throws -> [CandidateRecord] {
-        let file = try HDF5File(opening: path)
-        defer { try? file.close() }
-        _ = try readInfo(file)
-        var out: [(Int64, CandidateRecord)] = []
-        for name in try file.children(of: "/candidates") {
-            let group = "/candidates/" + name
-            out.append((try file.attribute(Int64.self, "order", of: group) ?? Int64(out.count), try read(group, in: file)))
+    /// Opens the journal for writing, creating it (and naming it in a new snapshot) when there is none.
+    private func openJournal() throws {
+        guard journal == nil else { return }
+        if let _ = journalID {
+            journal = try Journal.openForAppend(journalPath, validSize: journalSize)
+            return
         }
-        return out.sorted { $0.0 < $1.0 }.map(\.1)
+        if journalIsOrphan { unlink(journalPath) }
+        let id = UUID().uuidString.lowercased()
+        journal = try Journal.create(journalPath, header: JournalHeader(info, id: id))
+        journalID = id
+        journalSize = journal!.size
+        journalIsOrphan = false
+        // An existing snapshot (version 1, or one whose journal was lost) must name the new journal before
+        // anything is appended to it.
+        if snapshotExists { try writeSnapshot() }
     }
 
-    /// The run attributes of any run log.
-    public static func readInfo(at path: String) throws -> RunInfo {
-        let file = try HDF5File(opening: path)
-        defer { try? file.close() }
-        return try readInfo(file)
+    /// Rewrites the snapshot (`NAME.h5`) from memory, atomically, after making the journal durable.
+    public func writeSnapshot() throws {
+        try journal?.sync()
+        try Snapshot.write(Snapshot(info: info, version: StoreFormat.runLog.version, trials: trials, runs: runs,
+                                    taskCount: taskCount, journalID: journalID, journalBytes: journalSize),
+                           to: path)
+        snapshotExists = true
+        snapshotCurrent = true
+        snapshotVersion = StoreFormat.runLog.version
+        snapshotTrials = trials.count
+        snapshotRuns = runs.count
     }
 
-    // MARK: - Layout
-
-    /// The group name of a candidate id: the id, with `%`, `/` and a leading `.` percent-encoded.
-    static func groupName(_ id: String) -> String {
-        var out = ""
-        for (i, ch) in id.enumerated() {
-            switch ch {
-            case "%": out += "%25"
-            case "/": out += "%2F"
-            case "." where i == 0: out += "%2E"
-            default: out.append(ch)
-            }
-        }
-        return out
+    /// Brings the snapshot up to date with everything saved, and releases the journal (and its writer lock).
+    public func close() throws {
+        if journal != nil && !snapshotCurrent { try writeSnapshot() }
+        try journal?.close()
+        journal = nil
     }
 
-    static func readInfo(_ file: HDF5File) throws -> RunInfo {
-        let format = try StoreFormat.of(file)
-        guard format == .runLog else {
-            throw StoreError(.wrongFormat, file: file.path, object: "/@format", "is a \(format.rawValue) file, not a run log")
-        }
-        func required(_ name: String) throws -> String {
-            guard let v = try file.stringAttribute(name) else {
-                throw StoreError(.missing, file: file.path, object: "/@" + name, "missing; the run log is incomplete")
-            }
-            return v
-        }
-        var extra: [String: String] = [:]
-        for name in try file.attributeNames() where !StoreFormat.runLog.reservedAttributes.contains(name) {
-            if let v = try? file.stringAttribute(name) { extra[name] = v }
-        }
-        guard file.exists("/candidates") else {
-            throw StoreError(.missing, file: file.path, object: "/candidates", "missing; the run log is incomplete")
-        }
-        return RunInfo(searchSpace: try required("search_space"), searchSpaceHash: try required("search_space_hash"),
-                       toolVersion: try required("tool_version"), seed: try file.attribute(UInt64.self, "seed") ?? 0,
-                       created: try file.stringAttribute("created") ?? "", attributes: extra)
-    }
+    deinit { try? journal?.close() }
+}
 
-    static func write(_ r: CandidateRecord, order: Int, to g: String, in file: HDF5File) throws {
-        try file.createGroup(g)
-        try file.setAttribute("id", r.id, on: g)
-        try file.setAttribute("order", Int64(order), on: g)
-        try file.setAttribute("mask", r.mask, on: g)
-        try file.setAttribute("seed", r.seed, on: g)
-        try file.setAttribute("trial_key", r.trialKey, on: g)
-        try file.setAttribute("status", r.status.rawValue, on: g)
-        try file.setAttribute("wall_seconds", r.wallSeconds, on: g)
-        try file.setAttribute("mean_accuracy", r.meanAccuracy, on: g)
-        try file.setAttribute("params_stored", Int64(r.parameterCounts.stored), on: g)
-        try file.setAttribute("params_shared", Int64(r.parameterCounts.shared), on: g)
-        try file.setAttribute("params_specific", Int64(r.parameterCounts.specific), on: g)
-        try file.setAttribute("params_heads", Int64(r.parameterCounts.heads), on: g)
-        for (k, v) in r.attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute("extra." + k, v, on: g) }
-        let tasks = r.taskCount
-        try file.createExtensible(Int64.self, at: g + "/curve_steps", chunkRows: 16, gzip: nil)
-        try file.append(r.curveSteps.map { Int64($0) }, to: g + "/curve_steps")
-        try file.createExtensible(Double.self, at: g + "/loss", chunkRows: 16, gzip: nil)
-        try file.append(r.lossCurve, to: g + "/loss")
-        try file.createExtensible(Double.self, at: g + "/accuracy", rowShape: [tasks], chunkRows: 16, gzip: nil)
-        try file.append(r.accuracyCurve.flatMap { $0 }, to: g + "/accuracy")
-        try file.write(r.finalAccuracy, to: g + "/final_accuracy", storage: .contiguous)
-        try file.write(r.finalLoss, to: g + "/final_loss", storage: .contiguous)
-    }
+// MARK: - Journal records ↔ trials
 
-    static func read(_ g: String, in file: HDF5File) throws -> CandidateRecord {
-        func text(_ name: String) throws -> String {
-            guard let v = try file.stringAttribute(name, of: g) else {
-                throw StoreError(.missing, file: file.path, object: g + "@" + name, "missing; the candidate is incomplete")
-            }
-            return v
+extension JournalTrial {
+    init(_ r: TrialResult) {
+        self.init(mask: r.key.mask.description, seed: r.key.seed, steps: r.key.steps, state: r.state.rawValue,
+                  params: JournalCounts(shared: r.counts.shared, specific: r.counts.specific, heads: r.counts.heads),
+                  accuracy: r.accuracy, loss: r.loss,
+                  curve: r.curve.map { JournalCurvePoint(step: $0.step, train_loss: $0.trainLoss, accuracy: $0.accuracy) },
+                  steps_trained: r.stepsTrained, seconds: r.seconds, message: r.message)
+    }
+}
+
+extension TrialResult {
+    init(_ t: JournalTrial, file: String) throws {
+        let mask: SharingMask
+        do { mask = try SharingMask(parsing: t.mask) } catch {
+            throw StoreError(.corrupt, file: file, object: "trial \(t.mask)", "not a sharing mask: \(error)")
         }
-        func int(_ name: String) throws -> Int { Int(try file.attribute(Int64.self, name, of: g) ?? 0) }
-        let statusText = try text("status")
-        guard let status = CandidateRecord.Status(rawValue: statusText) else {
-            throw StoreError(.wrongFormat, file: file.path, object: g + "@status", "unknown status '\(statusText)'; expected done, diverged or failed")
+        guard let state = TrialState(rawValue: t.state) else {
+            throw StoreError(.corrupt, file: file, object: "trial \(t.mask).seed\(t.seed)", "unknown state '\(t.state)'; expected done, diverged or failed")
         }
-        var extra: [String: String] = [:]
-        for name in try file.attributeNames(of: g) where name.hasPrefix("extra.") {
-            extra[String(name.dropFirst(6))] = try file.stringAttribute(name, of: g)
-        }
-        let accuracy = try file.read(Double.self, g + "/accuracy")
-        let tasks = accuracy.shape.count == 2 ? accuracy.shape[1] : 0
-        let rows = tasks == 0 ? Array(repeating: [Double](), count: accuracy.shape.first ?? 0)
-            : stride(from: 0, to: accuracy.values.count, by: tasks).map { Array(accuracy.values[$0 ..< $0 + tasks]) }
-        return CandidateRecord(
-            id: try text("id"), mask: try text("mask"), seed: try file.attribute(UInt64.self, "seed", of: g) ?? 0,
-            trialKey: try text("trial_key"),
-            parameterCounts: ParameterCounts(shared: try int("params_shared"), specific: try int("params_specific"),
-                                             heads: try int("params_heads")),
-            curveSteps: try file.readInt64(g + "/curve_steps").values.map { Int($0) },
-            lossCurve: try file.read(Double.self, g + "/loss").values,
-            accuracyCurve: rows,
-            finalAccuracy: try file.read(Double.self, g + "/final_accuracy").values,
-            finalLoss: try file.read(Double.self, g + "/final_loss").values,
-            meanAccuracy: try file.attribute(Double.self, "mean_accuracy", of: g) ?? .nan,
-            status: status, wallSeconds: try file.attribute(Double.self, "wall_seconds", of: g) ?? 0,
-            attributes: extra)
+        self.init(key: TrialKey(mask: mask, seed: t.seed, steps: t.steps), state: state,
+                  counts: ParameterCounts(shared: t.params.shared, specific: t.params.specific, heads: t.params.heads),
+                  accuracy: t.accuracy, loss: t.loss,
+                  curve: t.curve.map { CurvePoint(step: $0.step, trainLoss: $0.train_loss, accuracy: $0.accuracy) },
+                  stepsTrained: t.steps_trained, seconds: t.seconds, message: t.message)
+    }
+}
+
+extension JournalRun {
+    init(_ r: RunLog.Run) {
+        self.init(command: r.command, machine: r.machine, finished: r.finished, wall_seconds: r.wallSeconds, trained: r.trained)
+    }
+}
+
+extension RunLog.Run {
+    init(_ r: JournalRun) {
+        self.init(command: r.command, machine: r.machine, finished: r.finished, wallSeconds: r.wall_seconds, trained: r.trained)
+    }
+}
+
+extension JournalHeader {
+    init(_ info: RunInfo, id: String) {
+        self.init(id: id, created: info.created, search_space: info.searchSpace, search_space_hash: info.searchSpaceHash,
+                  tool_version: info.toolVersion, seed: info.seed, study: info.study, model: info.model,
+                  task_names: info.taskNames, all_shared_params: info.allSharedParams,
+                  search_space_file: info.searchSpaceFile, shard: info.shard, attributes: info.attributes)
+    }
+}
+
+extension RunInfo {
+    init(_ h: JournalHeader) {
+        self.init(searchSpace: h.search_space, toolVersion: h.tool_version, seed: h.seed, study: h.study, model: h.model,
+                  taskNames: h.task_names, allSharedParams: h.all_shared_params, searchSpaceFile: h.search_space_file,
+                  shard: h.shard, attributes: h.attributes, created: h.created)
+        searchSpaceHash = h.search_space_hash
     }
 }

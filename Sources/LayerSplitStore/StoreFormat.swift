@@ -10,8 +10,12 @@ public enum StoreFormat: String, Sendable, CaseIterable {
     /// A search's run log: one group per candidate.
     case runLog = "layersplit-runlog"
 
-    /// The version written; readers refuse newer ones.
-    public static let version: Int64 = 1
+    /// The version written for this format; readers refuse newer ones. Run logs are at 2 (columnar trials
+    /// beside a journal); version-1 run logs (one group per candidate) are still read.
+    public var version: Int64 { self == .runLog ? 2 : 1 }
+
+    /// The `format_version` of an open file (1 when absent, as in the first files written).
+    static func version(of file: HDF5File) throws -> Int64 { try file.attribute(Int64.self, "format_version") ?? 1 }
 
     /// The format of an open file, or a `.wrongFormat` error naming what the file is instead.
     static func of(_ file: HDF5File) throws -> StoreFormat {
@@ -23,10 +27,10 @@ public enum StoreFormat: String, Sendable, CaseIterable {
             throw StoreError(.wrongFormat, file: file.path, object: "/@format",
                              "unknown format '\(text)'; expected one of \(allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let version = try file.attribute(Int64.self, "format_version") ?? 1
-        guard version <= StoreFormat.version else {
+        let version = try Self.version(of: file)
+        guard version <= format.version else {
             throw StoreError(.wrongFormat, file: file.path, object: "/@format_version",
-                             "format version \(version) was written by a newer LayerSplit (this one reads up to \(StoreFormat.version)); update LayerSplit")
+                             "format version \(version) was written by a newer LayerSplit (this one reads up to \(format.version)); update LayerSplit")
         }
         return format
     }
@@ -34,7 +38,7 @@ public enum StoreFormat: String, Sendable, CaseIterable {
     /// Writes `format`, `format_version` and `created` on the root group.
     func stamp(_ file: HDF5File) throws {
         try file.setAttribute("format", rawValue)
-        try file.setAttribute("format_version", StoreFormat.version)
+        try file.setAttribute("format_version", version)
         try file.setAttribute("created", ISO8601DateFormatter().string(from: Date()))
     }
 
