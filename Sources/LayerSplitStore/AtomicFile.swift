@@ -87,6 +87,19 @@ public enum AtomicFile {
         return removed
     }
 
+    /// Removes every temporary file of `target` made by another process. Only for a caller that is the
+    /// target's one writer (it holds the target's lock), so no other process can be writing one of them: they
+    /// are left by writers that were killed, whatever their host. Returns the names removed.
+    @discardableResult
+    public static func removeTemporaries(of target: String) -> [String] {
+        let folder = URL(fileURLWithPath: target).deletingLastPathComponent().path
+        let prefix = temporaryPrefix(for: target)
+        let mine = prefix + "\(getpid())-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        return names.filter { $0.hasPrefix(prefix) && !($0.hasPrefix(mine) && $0.hasSuffix("@" + host)) }
+            .filter { unlink(folder + "/" + $0) == 0 }
+    }
+
     /// Copies a file byte for byte (the copy is fsynced later by `replace`).
     static func copy(_ source: String, to destination: String) throws {
         let input = open(source, O_RDONLY)

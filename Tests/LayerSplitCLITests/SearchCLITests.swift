@@ -69,13 +69,13 @@ final class SearchCLITests: CLITestCase {
         let deadline = Date().addingTimeInterval(60)
         var before = 0
         while Date() < deadline {
-            before = (try? RunLog.records(at: out + "/log.h5").count) ?? 0
+            before = (try? RunLog.open(at: out + "/log.h5").trialsInOrder.count) ?? 0
             if before >= 2 { break }
             usleep(20_000)
         }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        before = try RunLog.records(at: out + "/log.h5").count
+        before = try RunLog.open(at: out + "/log.h5").trialsInOrder.count
         XCTAssertGreaterThanOrEqual(before, 2)
         XCTAssertLessThan(before, 8, "the run must be killed before it finishes")
 
@@ -83,9 +83,9 @@ final class SearchCLITests: CLITestCase {
         XCTAssertEqual(again.status, 0, again.stderr)
         let skipped = again.stderr.components(separatedBy: "already in the log, not retrained").count - 1
         XCTAssertEqual(skipped, before, again.stderr)
-        let records = try RunLog.records(at: out + "/log.h5")
+        let records = try RunLog.open(at: out + "/log.h5").trialsInOrder
         XCTAssertEqual(records.count, 8, "4 masks x 2 seeds")
-        XCTAssertEqual(Set(records.map(\.id)).count, 8, "no trial twice")
+        XCTAssertEqual(Set(records.map(\.key.id)).count, 8, "no trial twice")
 
         // The result equals an uninterrupted run's.
         let clean = try layersplit("search", s, "--output", path("clean"), "--quiet")
@@ -110,17 +110,17 @@ final class SearchCLITests: CLITestCase {
         let out = path("run")
         let first = try layersplit("search", try space(steps: 20, seeds: 2), "--output", out)
         XCTAssertEqual(first.status, 0, first.stderr)
-        let masks = try RunLog.records(at: out + "/log.h5").count / 2
+        let masks = try RunLog.open(at: out + "/log.h5").trialsInOrder.count / 2
         // The same study with a third seed (and a comment): the two logged seeds are reused.
         let more = try space(steps: 20, seeds: 3, extra: "# one more seed")
         let r = try layersplit("search", more, "--output", out)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("adds seed(s) 2; the 2 logged seed(s) are reused"), r.stderr)
         XCTAssertEqual(r.stderr.components(separatedBy: "already in the log, not retrained").count - 1, 2 * masks, r.stderr)
-        let records = try RunLog.records(at: out + "/log.h5")
+        let records = try RunLog.open(at: out + "/log.h5").trialsInOrder
         XCTAssertEqual(records.count, 3 * masks)
-        XCTAssertEqual(records.filter { $0.seed == 2 }.count, masks, "only the new seed trained")
-        XCTAssertEqual(try RunLog.readInfo(at: out + "/log.h5").searchSpaceHash, RunLog.hash(ofSearchSpace: try String(contentsOfFile: more, encoding: .utf8)))
+        XCTAssertEqual(records.filter { $0.key.seed == 2 }.count, masks, "only the new seed trained")
+        XCTAssertEqual(try RunLog.open(at: out + "/log.h5").info.searchSpaceHash, RunLog.hash(ofSearchSpace: try String(contentsOfFile: more, encoding: .utf8)))
         // Fewer seeds is another study: refused as before.
         let fewer = try layersplit("search", try space(steps: 20, seeds: 1), "--output", out, "--quiet")
         XCTAssertNotEqual(fewer.status, 0)

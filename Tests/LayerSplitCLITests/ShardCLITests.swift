@@ -29,7 +29,7 @@ final class ShardCLITests: XCTestCase {
         try T.run(try T.binary(), ["search", space, "--output", output, "--shard", shard, "--quiet"] + extra)
     }
 
-    func trials(in log: String) throws -> [String] { try RunLog.records(at: log).map(\.id) }
+    func trials(in log: String) throws -> [String] { try RunLog.open(at: log).trialsInOrder.map(\.key.id) }
 
     // MARK: - Equal to one process
 
@@ -152,7 +152,7 @@ final class ShardCLITests: XCTestCase {
         let started = try T.start(try T.binary(), ["search", space, "--output", out, "--shard", "1/2", "--quiet"])
         // SIGKILL once its log holds a trial (or after 20 s at most).
         let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, started.0.isRunning, ((try? RunLog.records(at: log))?.count ?? 0) < 1 { usleep(5_000) }
+        while Date() < deadline, started.0.isRunning, ((try? RunLog.open(at: log).trialsInOrder)?.count ?? 0) < 1 { usleep(5_000) }
         kill(started.0.processIdentifier, SIGKILL)
         _ = T.finish(started)
         let before = (try? trials(in: log)) ?? []

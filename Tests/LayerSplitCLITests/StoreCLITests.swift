@@ -64,13 +64,14 @@ final class StoreCLITests: CLITestCase {
         XCTAssertEqual(try layersplit("test-log-writer", "--log", log, "--count", "4").status, 0)
         let logDump = try run(URL(fileURLWithPath: "/usr/bin/h5dump"), ["-H", log])
         XCTAssertEqual(logDump.status, 0, logDump.stderr)
-        for expected in ["GROUP \"candidates\"", "GROUP \"c2\"", "DATASET \"accuracy\"", "( 4, 3 ) / ( H5S_UNLIMITED, 3 )",
-                         "ATTRIBUTE \"search_space_hash\""] {
+        // Version 2: one column per field, one row per trial (docs/FORMATS.md).
+        for expected in ["GROUP \"trials\"", "GROUP \"curves\"", "GROUP \"runs\"", "DATASET \"accuracy\"", "( 4, 3 ) / ( 4, 3 )",
+                         "DATASET \"mask\"", "( 16, 3 ) / ( 16, 3 )", "ATTRIBUTE \"search_space_hash\""] {
             XCTAssertTrue(logDump.stdout.contains(expected), "'\(expected)' not in:\n\(logDump.stdout)")
         }
         let inspect = try layersplit("inspect", log)
         XCTAssertEqual(inspect.status, 0, inspect.stderr)
-        XCTAssertTrue(inspect.stdout.contains("candidates: 4 (3 done, 1 diverged)"), inspect.stdout)
+        XCTAssertTrue(inspect.stdout.contains("trials: 4 (3 done, 1 diverged)"), inspect.stdout)
         XCTAssertTrue(inspect.stdout.contains("TTSS"), inspect.stdout)
     }
 

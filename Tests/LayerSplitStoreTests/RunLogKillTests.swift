@@ -30,14 +30,14 @@ final class RunLogKillTests: StoreTestCase {
             XCTAssertEqual(writer.terminationReason, .uncaughtSignal,
                            "round \(round): the writer stopped by itself: \(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
 
-            guard FileManager.default.fileExists(atPath: log) else {
+            guard RunLog.exists(at: log) else {
                 XCTAssertEqual(logged, 0, "round \(round): the log disappeared")
                 continue
             }
-            let records = try RunLog.open(at: log, searchSpace: "kill test\n").records()
-            XCTAssertGreaterThanOrEqual(records.count, logged, "round \(round): candidates were lost")
+            let records = try RunLog.open(at: log, searchSpace: "kill test\n").trialsInOrder
+            XCTAssertGreaterThanOrEqual(records.count, logged, "round \(round): trials were lost")
             for (i, r) in records.enumerated() {
-                XCTAssertEqual(r, sampleRecord(i), "round \(round): candidate \(i) differs")
+                XCTAssertTrue(same(r, SampleTrials.trial(i)), "round \(round): trial \(i) differs:\n\(r)\n\(SampleTrials.trial(i))")
             }
             if records.count > logged { killedDuringAppends += 1 }
             logged = records.count
