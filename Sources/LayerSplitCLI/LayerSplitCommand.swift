@@ -17,6 +17,7 @@ public struct LayerSplitCommand: ParsableCommand {
             DataCommand.self,
             Pretrain.self,
             Inspect.self,
+            Migrate.self,
             LogWriter.self,
         ],
         defaultSubcommand: Search.self)

@@ -40,6 +40,8 @@ public struct Comparisons: Sendable {
     /// Pairs of distinct masks with exactly equal stored parameters: `a` holds its non-shared units higher in
     /// the network than `b`, so a positive difference favours the lower placement.
     public var exactMatches: [Pair]
+    /// Pairs of equal size not in `exactMatches` (there were more than `exactMatchLimit`).
+    public var exactMatchesLeftOut: Int
 
     public init(_ report: FrontReport) {
         let done = report.candidates.filter(\.isDone)
@@ -58,17 +60,35 @@ public struct Comparisons: Sendable {
         }
         matchedBudgets = budgets
 
-        var pairs: [Pair] = []
+        // Every pair of equal size with distinct placements, unless there are more than `exactMatchLimit`
+        // (identical units give O(n²) of them: 2,415 for an 8-unit MLP); then, per size, the pair with the
+        // lowest and the highest placement, and a count of the pairs left out.
         let bySize = Dictionary(grouping: done, by: \.counts.stored)
-        for size in bySize.keys.sorted() {
-            let group = bySize[size]!.sorted { Self.height($0.mask) > Self.height($1.mask) }
-            for i in group.indices {
-                for j in group.indices where j > i && Self.height(group[i].mask) != Self.height(group[j].mask) {
-                    pairs.append(Pair(group[i], group[j]))
+        let groups = bySize.keys.sorted().map { size in bySize[size]!.sorted { Self.height($0.mask) > Self.height($1.mask) } }
+        let total = groups.reduce(0) { $0 + Self.distinctPlacementPairs($1) }
+        var pairs: [Pair] = []
+        for group in groups {
+            if total <= Self.exactMatchLimit {
+                for i in group.indices {
+                    for j in group.indices where j > i && Self.height(group[i].mask) != Self.height(group[j].mask) {
+                        pairs.append(Pair(group[i], group[j]))
+                    }
                 }
+            } else if let high = group.first, let low = group.last, Self.height(high.mask) != Self.height(low.mask) {
+                pairs.append(Pair(high, low))
             }
         }
-        exactMatches = pairs
+        exactMatches = Array(pairs.prefix(Self.exactMatchLimit))
+        exactMatchesLeftOut = total - exactMatches.count
+    }
+
+    /// Pairs of equal-size masks tabled in full up to this many (the summary stays readable at any size).
+    public static let exactMatchLimit = 64
+
+    /// Pairs in `group` whose placements differ: all pairs less those of equal height.
+    static func distinctPlacementPairs(_ group: [Candidate]) -> Int {
+        let heights = Dictionary(grouping: group) { "\(height($0.mask))" }.values.map(\.count)
+        return group.count * (group.count - 1) / 2 - heights.reduce(0) { $0 + $1 * ($1 - 1) / 2 }
     }
 
     /// How high in the network a mask keeps its non-shared units: their mean position, then their lowest

@@ -56,6 +56,17 @@ public enum SummaryWriter {
     /// Rows of the every-candidate table shown before the rest is left to candidates.csv.
     static let candidateRows = 64
 
+    /// Every candidate when they fit the table; otherwise the front, then the most accurate, up to
+    /// `candidateRows`, in the report's order (by stored parameters).
+    static func tabledCandidates(_ r: FrontReport) -> [Candidate] {
+        guard r.candidates.count > candidateRows else { return r.candidates }
+        var chosen = Set(r.front.prefix(candidateRows))
+        let byAccuracy = r.candidates.indices.filter { r.candidates[$0].isDone }
+            .sorted { r.candidates[$0].meanAccuracy > r.candidates[$1].meanAccuracy }
+        for i in byAccuracy where chosen.count < candidateRows { chosen.insert(i) }
+        return chosen.sorted().map { r.candidates[$0] }
+    }
+
     /// The every-candidate table and the comparisons of `Comparisons`.
     static func comparisonSections(_ r: FrontReport) -> String {
         let c = Comparisons(r)
@@ -67,13 +78,15 @@ public enum SummaryWriter {
         var s = "\n## Every candidate\n\n"
         s += "Against all-shared (`\(c.allShared?.mask.description ?? "not trained")`) and independent models (`\(c.independent?.mask.description ?? "not trained")`), paired: candidate − reference.\n\n"
         s += "| mask | family | stored params | × all-shared | mean acc (%) | std | vs all-shared | vs independent |\n|---|---|---|---|---|---|---|---|\n"
-        for x in r.candidates.prefix(candidateRows) {
+        for x in tabledCandidates(r) {
             let ratio = r.allSharedCount > 0 ? String(format: "%.2f", Double(x.counts.stored) / Double(r.allSharedCount)) : "—"
             s += "| `\(x.mask)` | \(x.family) | \(formatCount(x.counts.stored)) | \(ratio) | "
                 + (x.isDone ? "\(acc(x)) | " + String(format: "%.2f", x.stdAccuracy * 100) : "\(x.state.rawValue) | —")
                 + " | \(paired(Comparisons.against(c.allShared, x))) | \(paired(Comparisons.against(c.independent, x))) |\n"
         }
-        if r.candidates.count > candidateRows { s += "\n\(r.candidates.count - candidateRows) more in candidates.csv.\n" }
+        if r.candidates.count > candidateRows {
+            s += "\nThe front and the most accurate candidates, \(candidateRows) of \(r.candidates.count); every candidate is in candidates.csv.\n"
+        }
 
         if !c.matchedBudgets.isEmpty {
             s += "\n## Bottom-specific against top-specific at matched budgets\n\n"
@@ -94,6 +107,9 @@ public enum SummaryWriter {
             s += "| stored params | lower | higher | lower − higher |\n|---|---|---|---|\n"
             for p in c.exactMatches {
                 s += "| \(formatCount(p.a.counts.stored)) (\(p.a.counts.stored)) | `\(p.b.mask)` \(acc(p.b)) | `\(p.a.mask)` \(acc(p.a)) | \(paired(p.difference)) |\n"
+            }
+            if c.exactMatchesLeftOut > 0 {
+                s += "\n\(c.exactMatchesLeftOut) more pairs of equal size are not tabled (over \(Comparisons.exactMatchLimit) in all): each size shows its lowest placement against its highest; every candidate is in candidates.csv.\n"
             }
         }
         return s

@@ -270,18 +270,24 @@ public final class StudyRun {
             notes: timing + ["model: \(modelSpec)", "budget: \(space.budget); strategy: \(space.strategy.rawValue)"
                     + (space.halving.map { " with successive halving (min_steps \($0.minSteps), eta \($0.eta))" } ?? ""),
                     "training: \(space.training.steps) steps, batch \(space.training.batchSize) per task, \(space.training.optimizer.rawValue) lr \(space.training.learningRate), \(space.training.schedule.rawValue) schedule; evaluation on the \(space.evaluation.rawValue) split; seeds \(space.seeds.map(String.init).joined(separator: ", "))"])
-        try Self.writeAtomically(TableWriter.candidatesCSV(report), to: output + "/candidates.csv")
-        try Self.writeAtomically(TableWriter.frontCSV(report), to: output + "/front.csv")
-        try Self.writeAtomically(TableWriter.frontJSON(report), to: output + "/front.json")
-        try Self.writeAtomically(FrontPlot.svg(report), to: output + "/front.svg")
-        try Self.writeAtomically(SummaryWriter.markdown(report, provenance: provenance), to: output + "/summary.md")
+        try Self.writeReportFiles(report, provenance: provenance, to: output)
+    }
+
+    /// The five report files of `report` in `folder`, each replaced atomically.
+    public static func writeReportFiles(_ report: FrontReport, provenance: SummaryWriter.Provenance, to folder: String) throws {
+        try writeAtomically(TableWriter.candidatesCSV(report), to: folder + "/candidates.csv")
+        try writeAtomically(TableWriter.frontCSV(report), to: folder + "/front.csv")
+        try writeAtomically(TableWriter.frontJSON(report), to: folder + "/front.json")
+        try writeAtomically(FrontPlot.svg(report), to: folder + "/front.svg")
+        try writeAtomically(SummaryWriter.markdown(report, provenance: provenance), to: folder + "/summary.md")
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
         try AtomicFile.write(Data(text.utf8), to: path)
     }
 
-    static func machineDescription() -> String {
+    /// The CPU, its cores, the engine's threads and OpenBLAS's kernel: what a timing is worth.
+    public static func machineDescription() -> String {
         var cpu = "unknown CPU"
         if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }) {

@@ -328,6 +328,18 @@ public final class RunLog: TrialStorage {
         snapshotRuns = runs.count
     }
 
+    /// Rewrites a log of an older format version as the current one: a new journal, and a snapshot in the
+    /// columnar layout that names it. Returns false (and writes nothing) when the log is current already.
+    /// Takes the journal's writer lock like any write, so it is refused while a run writes the log.
+    @discardableResult
+    public func migrate() throws -> Bool {
+        guard snapshotVersion < StoreFormat.runLog.version else { return false }
+        try openJournal()
+        if snapshotVersion < StoreFormat.runLog.version { try writeSnapshot() }
+        try close()
+        return true
+    }
+
     /// Brings the snapshot up to date with everything saved, and releases the journal (and its writer lock).
     public func close() throws {
         if journal != nil && !snapshotCurrent { try writeSnapshot() }

@@ -84,4 +84,28 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(Comparisons(r).exactMatches.isEmpty)
         XCTAssertTrue(SummaryWriter.markdown(r, provenance: .init(command: "x", wallSeconds: 1, machine: "m", trainingSteps: 1)).contains("None: no two trained masks"))
     }
+
+    /// Identical units make O(n²) equal-size pairs and thousands of candidates: the summary stays readable
+    /// (the front in full, the most accurate candidates, one pair per size) and says what it left out.
+    func testSummaryStaysReadableAtAnySize() throws {
+        var cs: [Candidate] = []
+        for m in 0..<256 {
+            let mask = (0..<8).map { (m >> $0) & 1 == 1 ? "T" : "S" }.joined()
+            let k = m.nonzeroBitCount
+            let a = 0.7 + 0.01 * Double(k) + 0.0001 * Double(m % 7)
+            cs.append(try candidate(mask, stored: 100 + 50 * k, acc: [a, a + 0.001]))
+        }
+        let r = FrontReport(study: "big", taskNames: ["a", "b"], candidates: cs, allSharedCount: 110)
+        let c = Comparisons(r)
+        XCTAssertEqual(c.exactMatches.count, 7, "sizes with 1..7 specific units each table one pair: lowest against highest placement")
+        XCTAssertGreaterThan(c.exactMatchesLeftOut, 2_000)
+        XCTAssertTrue(c.exactMatches.allSatisfy { $0.b.mask.states.firstIndex(of: .specific)! < $0.a.mask.states.firstIndex(of: .specific)! })
+        let md = SummaryWriter.markdown(r, provenance: .init(command: "x", wallSeconds: 1, machine: "test", trainingSteps: 1))
+        XCTAssertLessThan(md.utf8.count, 40_000, "summary.md must stay readable")
+        XCTAssertTrue(md.contains("more pairs of equal size are not tabled"))
+        XCTAssertTrue(md.contains("64 of 256; every candidate is in candidates.csv"))
+        for i in r.front { XCTAssertTrue(md.contains("| `\(r.candidates[i].mask)` |"), "front candidate \(r.candidates[i].mask) is tabled") }
+        XCTAssertTrue(md.contains("| `TTTTTTTT` |"), "the most accurate candidate is tabled")
+        XCTAssertEqual(TableWriter.candidatesCSV(r).split(separator: "\n").count, 257, "every candidate is in candidates.csv")
+    }
 }
