@@ -103,4 +103,37 @@ final class ParameterKeyTests: XCTestCase {
             }
         }
     }
+
+    // MARK: - Loading heads
+
+    /// `loadBackbone` takes heads only when given, and a head given with another shape (transposed here) is an
+    /// error naming the key and both shapes, not skipped silently.
+    func testLoadBackboneRefusesAHeadOfTheWrongShape() throws {
+        let spec = ModelSpec(inputShape: [4], units: [.linear(5)], taskClasses: [3, 2])
+        var rng = SplitMix64(seed: 5)
+        let source = try MultiTaskModel(spec: spec, mask: .all(.shared, units: 1), rng: &rng)
+        let model = try MultiTaskModel(spec: spec, mask: .all(.shared, units: 1), rng: &rng)
+        var weights = Dictionary(uniqueKeysWithValues: source.namedParameters.map { ($0.name, $0.parameter.value) })
+
+        // Absent heads keep their values.
+        let heads = weights.filter { $0.key.hasPrefix("head/") }
+        for key in heads.keys { weights[key] = nil }
+        let before = model.namedParameters.filter { $0.name.hasPrefix("head/") }.map(\.parameter.value.values)
+        try model.loadBackbone(weights)
+        XCTAssertEqual(model.namedParameters.filter { $0.name.hasPrefix("head/") }.map(\.parameter.value.values), before)
+
+        // Present heads of the right shape are taken.
+        weights.merge(heads) { a, _ in a }
+        try model.loadBackbone(weights)
+        XCTAssertEqual(model.namedParameters.map(\.parameter.value.values), source.namedParameters.map(\.parameter.value.values))
+
+        // A transposed head is an error naming the key and both shapes.
+        let w = try XCTUnwrap(weights["head/t1/weight"])
+        XCTAssertEqual(w.shape, [2, 5])
+        weights["head/t1/weight"] = Tensor(zeros: [5, 2])
+        XCTAssertThrowsError(try model.loadBackbone(weights)) { error in
+            XCTAssertEqual(error as? EngineError, .weightMismatch(key: "head/t1/weight", expected: [2, 5], got: [5, 2]))
+            XCTAssertEqual("\(error)", "weights for 'head/t1/weight' have shape [5, 2] but the model expects [2, 5]")
+        }
+    }
 }

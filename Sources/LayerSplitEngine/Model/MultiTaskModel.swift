@@ -187,7 +187,8 @@ public final class MultiTaskModel {
     /// unit takes them, and so does every copy of a specific unit. An adapter unit's shared part takes them,
     /// each task's BatchNorm takes the shared unit's (`u02/bn.weight`, and its running statistics when present),
     /// and its adapters are set back to zero, so that the model computes the backbone's function. Heads are
-    /// left as they are unless `weights` has `head/t<k>/...` keys of the right shapes.
+    /// left as they are unless `weights` has `head/t<k>/...` keys; a head tensor that is present must have the
+    /// model's shape (a transposed or resized head is an error, not silently skipped).
     public func loadBackbone(_ weights: [String: Tensor]) throws {
         func load(_ unit: Int, _ parameters: [(name: String, parameter: Parameter)],
                   _ buffers: [(name: String, tensor: Tensor)]) throws {
@@ -212,7 +213,7 @@ public final class MultiTaskModel {
         for (t, h) in heads.enumerated() {
             for (name, p) in h.namedParameters {
                 let key = ParameterKey(head: t, name: name)
-                if weights[key.description]?.shape == p.value.shape { try Self.assign(weights, key, to: p.value) }
+                if weights[key.description] != nil { try Self.assign(weights, key, to: p.value) }
             }
         }
     }
