@@ -49,11 +49,14 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "_MallocCounter", path: "Sources/_MallocCounter"),
+        .target(name: "_TestSupport", path: "Sources/_TestSupport"),
         .testTarget(name: "LayerSplitEngineTests", dependencies: ["LayerSplitEngine", "_MallocCounter"]),
-        .testTarget(name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine", "LayerSplitSearch"]),
+        .testTarget(
+            name: "LayerSplitStoreTests", dependencies: ["LayerSplitStore", "LayerSplitEngine", "LayerSplitSearch", "_TestSupport"]),
         .testTarget(name: "LayerSplitDataTests", dependencies: ["LayerSplitData", "LayerSplitEngine", "LayerSplitStore"]),
         .testTarget(name: "LayerSplitSearchTests", dependencies: ["LayerSplitSearch", "LayerSplitEngine"]),
         .testTarget(name: "LayerSplitReportTests", dependencies: ["LayerSplitReport", "LayerSplitSearch", "LayerSplitEngine"]),
-        .testTarget(name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine", "LayerSplitRun"]),
+        .testTarget(
+            name: "LayerSplitCLITests", dependencies: ["LayerSplitCLI", "LayerSplitEngine", "LayerSplitRun", "_TestSupport"]),
     ]
 )

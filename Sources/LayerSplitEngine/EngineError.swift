@@ -16,6 +16,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case nonFiniteLoss(step: Int, task: Int, value: Float)
     /// Weights that do not fit the model (a missing key or a shape that differs).
     case weightMismatch(key: String, expected: [Int], got: [Int]?)
+    /// Text that is not a parameter key (`ParameterKey(parsing:)`).
+    case invalidParameterKey(key: String, why: String)
 
     public var description: String {
         switch self {
@@ -36,6 +38,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case let .weightMismatch(key, expected, got):
             if let got { return "weights for '\(key)' have shape \(got) but the model expects \(expected)" }
             return "weights for '\(key)' (shape \(expected)) are missing"
+        case let .invalidParameterKey(key, why):
+            return "'\(key)' is not a parameter key: \(why)"
         }
     }
 }

@@ -27,7 +27,7 @@ public struct Checkpoint {
                 for (state, tensors) in optimizer.stateTensors {
                     for (key, tensor) in zip(keys, tensors) {
                         let (shape, values) = layout.toFile(key, tensor)
-                        try file.write(values, shape: shape, to: "/optimizer/\(state)/\(key)")
+                        try file.write(values, shape: shape, to: "/optimizer/\(state)/\(key.description)")
                     }
                 }
             }
@@ -71,7 +71,7 @@ public struct Checkpoint {
         let layout = WeightLayout(model: model)
         for (state, tensors) in optimizer.stateTensors {
             for (key, tensor) in zip(keys, tensors) {
-                let dataset = "/optimizer/\(state)/\(key)"
+                let dataset = "/optimizer/\(state)/\(key.description)"
                 let expected = layout.fileShape(key, modelShape: tensor.shape)
                 let values = try file.readFloats(dataset)
                 guard values.shape == expected else {
@@ -93,9 +93,9 @@ public struct Checkpoint {
     }
 
     /// The key of each of the optimiser's parameters, found by identity among the model's.
-    static func parameterKeys(_ model: MultiTaskModel, _ optimizer: Optimizer, file: String) throws -> [String] {
-        var byIdentity: [ObjectIdentifier: String] = [:]
-        for (name, p) in model.namedParameters { byIdentity[ObjectIdentifier(p)] = name }
+    static func parameterKeys(_ model: MultiTaskModel, _ optimizer: Optimizer, file: String) throws -> [ParameterKey] {
+        var byIdentity: [ObjectIdentifier: ParameterKey] = [:]
+        for (key, p) in model.keyedParameters { byIdentity[ObjectIdentifier(p)] = key }
         return try optimizer.parameters.enumerated().map { i, p in
             guard let key = byIdentity[ObjectIdentifier(p)] else {
                 throw StoreError(.invalidArgument, file: file, object: "/optimizer",

@@ -20,15 +20,13 @@ struct WeightLayout {
         unitInputShapes = [model.spec.inputShape] + model.unitOutputShapes.dropLast()
     }
 
-    /// The unit index of a key (`u03/...` → 2), nil for heads.
-    static func unitIndex(_ key: String) -> Int? {
-        guard key.hasPrefix("u"), let slash = key.firstIndex(of: "/") else { return nil }
-        return Int(key[key.index(after: key.startIndex)..<slash]).map { $0 - 1 }
-    }
+    /// The names of the linear weights that read their unit's input: a linear unit's layer and a linear adapter
+    /// unit's input factor. The unit itself may be shared, a task's copy, or an adapter unit's shared part.
+    private static let inputReadingLinearNames: Set<String> = ["fc.weight", "adapter.V"]
 
     /// The image shape `[H, W, C]` a linear weight under `key` reads, if it reads one.
-    private func imageInput(_ key: String, _ shape: [Int]) -> [Int]? {
-        guard shape.count == 2, key.hasSuffix("fc.weight") || key.hasSuffix("adapter.V"), let u = Self.unitIndex(key),
+    private func imageInput(_ key: ParameterKey, _ shape: [Int]) -> [Int]? {
+        guard shape.count == 2, Self.inputReadingLinearNames.contains(key.name), let u = key.unit,
               u < unitInputShapes.count else {
             return nil
         }
@@ -37,12 +35,12 @@ struct WeightLayout {
     }
 
     /// The shape a model tensor has in the file.
-    func fileShape(_ key: String, modelShape s: [Int]) -> [Int] {
+    func fileShape(_ key: ParameterKey, modelShape s: [Int]) -> [Int] {
         s.count == 4 ? [s[0], s[3], s[1], s[2]] : s
     }
 
     /// The model tensor in the file's layout.
-    func toFile(_ key: String, _ t: Tensor) -> (shape: [Int], values: [Float]) {
+    func toFile(_ key: ParameterKey, _ t: Tensor) -> (shape: [Int], values: [Float]) {
         let s = t.shape
         if s.count == 4 {   // [O, KH, KW, I] → [O, I, KH, KW]
             let (o, kh, kw, i) = (s[0], s[1], s[2], s[3])
@@ -64,7 +62,7 @@ struct WeightLayout {
     }
 
     /// Copies file values (already checked to have `fileShape`) into the model tensor.
-    func fromFile(_ key: String, _ values: [Float], into t: Tensor) {
+    func fromFile(_ key: ParameterKey, _ values: [Float], into t: Tensor) {
         let s = t.shape
         if s.count == 4 {
             let (o, kh, kw, i) = (s[0], s[1], s[2], s[3])

@@ -97,14 +97,20 @@ public enum WeightsFile {
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(name, value) }
         try file.createGroup(group)
         let layout = WeightLayout(model: model)
-        for (key, tensor) in allTensors(model) {
+        for (key, tensor) in keyedTensors(model) {
             let (shape, values) = layout.toFile(key, tensor)
-            try file.write(values, shape: shape, to: group + "/" + key)
+            try file.write(values, shape: shape, to: group + "/" + key.description)
         }
     }
 
+    /// Every parameter, then every buffer, in the model's order: what a weights file holds.
+    static func keyedTensors(_ model: MultiTaskModel) -> [(key: ParameterKey, tensor: Tensor)] {
+        model.keyedParameters.map { ($0.key, $0.parameter.value) } + model.keyedBuffers
+    }
+
+    /// `keyedTensors` under the keys' text, the dataset names under `/weights`.
     static func allTensors(_ model: MultiTaskModel) -> [(String, Tensor)] {
-        model.namedParameters.map { ($0.name, $0.parameter.value) } + model.namedBuffers.map { ($0.name, $0.tensor) }
+        keyedTensors(model).map { ($0.key.description, $0.tensor) }
     }
 
     static func readInfo(_ file: HDF5File) throws -> WeightsInfo {
@@ -144,17 +150,17 @@ public enum WeightsFile {
         let present = Set(info.keys)
         let hint = info.spec == model.spec && info.mask == model.mask ? ""
             : "; the file holds '\(info.spec)' with mask \(info.mask), this model is '\(model.spec)' with mask \(model.mask)"
-        let parameterKeys = Set(model.namedParameters.map(\.name))
+        let parameterKeys = Set(model.keyedParameters.map(\.key))
         let adapterKeys = backbone ? model.adapterKeys : []
-        for (key, tensor) in allTensors(model) {
-            var source = key
+        for (key, tensor) in keyedTensors(model) {
+            var source = key.description
             var required = true
             if backbone {
                 let isBuffer = !parameterKeys.contains(key)
-                if key.hasPrefix("head/") || adapterKeys.contains(key) {
+                if key.isHead || adapterKeys.contains(source) {
                     required = false
-                } else if !present.contains(key), let shared = sharedKey(key) {
-                    source = shared
+                } else if !present.contains(source), let shared = key.sharedKey {
+                    source = shared.description
                 }
                 if isBuffer { required = false }
             }
@@ -176,14 +182,5 @@ public enum WeightsFile {
             let values = try file.readFloats(dataset).values
             layout.fromFile(key, values, into: tensor)
         }
-    }
-
-    /// `u02/t1/fc.weight` → `u02/fc.weight`; nil for keys without a task part.
-    static func sharedKey(_ key: String) -> String? {
-        let parts = key.split(separator: "/", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[0].hasPrefix("u"), parts[1].hasPrefix("t"), Int(parts[1].dropFirst()) != nil else {
-            return nil
-        }
-        return parts[0] + "/" + parts[2]
     }
 }

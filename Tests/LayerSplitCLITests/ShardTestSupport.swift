@@ -1,69 +1,27 @@
 import Foundation
 import XCTest
+import _TestSupport
 
 /// What the sharding and Slurm tests share: the built binary, processes, small search spaces, and the
 /// comparison of a merged run with a single-process one.
 enum ShardTestSupport {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var text: String { stdout + stderr }
-    }
+    typealias Result = ProcessResult
 
     /// The repository's root (for scripts/).
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var root: URL { LayersplitBinary.repositoryRoot }
 
-    /// The release binary next to the test bundle, or `LAYERSPLIT_BIN`.
-    static func binary() throws -> URL {
-        if let env = ProcessInfo.processInfo.environment["LAYERSPLIT_BIN"] { return URL(fileURLWithPath: env) }
-        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        var folder = exe.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = folder.appendingPathComponent("layersplit")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        let fallback = root.appendingPathComponent(".build/release/layersplit")
-        guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
-            throw XCTSkip("the layersplit binary is not built (swift build -c release); set LAYERSPLIT_BIN to its path")
-        }
-        return fallback
-    }
+    /// The built `layersplit` (`LayersplitBinary.url()`).
+    static func binary() throws -> URL { try LayersplitBinary.url() }
 
     /// Starts `executable`; the caller waits with `finish`.
-    static func start(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        if let environment { p.environment = environment }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        return (p, out, err)
+    static func start(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessRunner.Started {
+        try ProcessRunner.start(executable, arguments, environment: environment)
     }
 
-    static func finish(_ started: (Process, Pipe, Pipe)) -> Result {
-        let (p, out, err) = started
-        // Read both pipes concurrently so that neither fills up and blocks the child.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
-    }
+    static func finish(_ started: ProcessRunner.Started) -> Result { ProcessRunner.finish(started) }
 
     static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
-        finish(try start(executable, arguments, environment: environment))
+        try ProcessRunner.run(executable, arguments, environment: environment)
     }
 
     static func layersplit(_ arguments: String..., environment: [String: String]? = nil) throws -> Result {

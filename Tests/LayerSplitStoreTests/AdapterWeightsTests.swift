@@ -103,7 +103,7 @@ final class AdapterWeightsTests: StoreTestCase {
             if adapters.contains(key) {
                 if !key.hasSuffix("adapter.V") { XCTAssertTrue(t.values.allSatisfy { $0 == 0 }, "\(key) stays zero") }
             } else {
-                XCTAssertEqual(t.values, source[WeightsFile.sharedKey(key) ?? key], key)
+                XCTAssertEqual(t.values, source[(try ParameterKey(parsing: key)).sharedKey?.description ?? key], key)
             }
         }
         let b = batch(pre, seed: 6)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import LayerSplitStore
+import _TestSupport
 
 /// The run log's crash-safety proof: a writer process appending candidates in a loop is killed with SIGKILL
 /// at random moments, many times; after every kill the log must open and hold exactly the candidates
@@ -49,20 +50,5 @@ final class RunLogKillTests: StoreTestCase {
     }
 }
 
-/// The built `layersplit` binary: `$LAYERSPLIT_BIN`, else next to the test bundle (same build folder).
-func layersplitBinary() throws -> URL {
-    if let env = ProcessInfo.processInfo.environment["LAYERSPLIT_BIN"] { return URL(fileURLWithPath: env) }
-    let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-    var folder = exe.deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = folder.appendingPathComponent("layersplit")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        folder = folder.deletingLastPathComponent()
-    }
-    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/release/layersplit")
-    guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
-        throw XCTSkip("the layersplit binary is not built (swift build -c release); set LAYERSPLIT_BIN to its path")
-    }
-    return fallback
-}
+/// The built `layersplit` binary (`LayersplitBinary.url()`).
+func layersplitBinary() throws -> URL { try LayersplitBinary.url() }

@@ -78,7 +78,7 @@ final class WeightsFileTests: StoreTestCase {
         try WeightsFile.initialise(model, from: p)
         let source = Dictionary(uniqueKeysWithValues: WeightsFile.allTensors(pretrained).map { ($0.0, $0.1.values) })
         for (key, t) in WeightsFile.allTensors(model) {
-            let k = WeightsFile.sharedKey(key) ?? key
+            let k = (try ParameterKey(parsing: key)).sharedKey?.description ?? key
             XCTAssertEqual(t.values, source[k], key)
         }
         // Another model's units are refused with one line naming the file.

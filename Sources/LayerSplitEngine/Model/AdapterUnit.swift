@@ -40,12 +40,17 @@ public protocol AdapterUnit: Layer {
 }
 
 extension AdapterUnit {
+    /// The shared tensors, then each task's under `t<t>/` (`ParameterKey.taskSegment`): the unit-relative part
+    /// of the model's keys. The model itself builds its `ParameterKey`s from `sharedParameters` and
+    /// `taskParameters`.
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        sharedParameters + (0..<taskCount).flatMap { prefixed("t\($0)", taskParameters($0), separator: "/") }
+        sharedParameters + (0..<taskCount).flatMap {
+            prefixed(ParameterKey.taskSegment($0), taskParameters($0), separator: "/")
+        }
     }
 
     public var namedBuffers: [(name: String, tensor: Tensor)] {
-        (0..<taskCount).flatMap { prefixed("t\($0)", taskBuffers($0), separator: "/") }
+        (0..<taskCount).flatMap { prefixed(ParameterKey.taskSegment($0), taskBuffers($0), separator: "/") }
     }
 
     /// Floats stored once (the shared part).
@@ -58,6 +63,10 @@ extension AdapterUnit {
         precondition(rows.segments.count == taskCount && rows.rowCount == n,
                      "adapter unit: \(rows.segments.count) task segments covering \(rows.rowCount) rows, for \(taskCount) tasks and \(n) rows")
     }
+}
+
+func prefixed<T>(_ prefix: String, _ items: [(name: String, T)], separator: String) -> [(name: String, T)] {
+    items.map { (name: prefix + separator + $0.name, $0.1) }
 }
 
 /// The naming rule of adapter units' per-task tensors.

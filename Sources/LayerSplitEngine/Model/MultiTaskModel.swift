@@ -6,8 +6,8 @@
 /// buffers, the copies side by side across threads (`Threads.forEach`); an adapter unit runs its shared layers
 /// over all rows in one pass and each task's adapter on that task's rows, side by side.
 ///
-/// Parameter keys are `u01/fc.weight` for a shared unit (and the shared part of an adapter unit),
-/// `u01/t2/fc.weight` for task 2's copy of a specific unit, `u01/t2/adapter.U` for task 2's adapter and
+/// Parameter keys (`ParameterKey`) are `u01/fc.weight` for a shared unit (and the shared part of an adapter
+/// unit), `u01/t2/fc.weight` for task 2's copy of a specific unit, `u01/t2/adapter.U` for task 2's adapter and
 /// `head/t2/weight` for heads: the unit group, the task group, then the layer's own dotted name. The same
 /// strings are the dataset paths in HDF5 weight files.
 public final class MultiTaskModel {
@@ -94,35 +94,59 @@ public final class MultiTaskModel {
 
     // MARK: - Parameters
 
-    /// Every trainable tensor under its key, each stored tensor exactly once.
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        var out: [(name: String, parameter: Parameter)] = []
+    /// Every trainable tensor under its key, each stored tensor exactly once, in a fixed order (units in order,
+    /// then the heads): the optimiser's order, so it must not change for results to stay bit for bit the same.
+    public var keyedParameters: [(key: ParameterKey, parameter: Parameter)] {
+        var out: [(key: ParameterKey, parameter: Parameter)] = []
         for (u, slot) in slots.enumerated() {
-            let unit = Self.unitKey(u)
             switch slot {
-            case let .shared(s): out += prefixed(unit, s.namedParameters, separator: "/")
+            case let .shared(s):
+                out += s.namedParameters.map { (ParameterKey(unit: u, name: $0.name), $0.parameter) }
             case let .specific(copies):
-                for (t, c) in copies.enumerated() { out += prefixed("\(unit)/t\(t)", c.namedParameters, separator: "/") }
-            case let .adapter(a): out += prefixed(unit, a.namedParameters, separator: "/")
+                for (t, c) in copies.enumerated() {
+                    out += c.namedParameters.map { (ParameterKey(unit: u, task: t, name: $0.name), $0.parameter) }
+                }
+            case let .adapter(a):
+                out += a.sharedParameters.map { (ParameterKey(unit: u, name: $0.name), $0.parameter) }
+                for t in 0..<a.taskCount {
+                    out += a.taskParameters(t).map { (ParameterKey(unit: u, task: t, name: $0.name), $0.parameter) }
+                }
             }
         }
-        for (t, h) in heads.enumerated() { out += prefixed("head/t\(t)", h.namedParameters, separator: "/") }
+        for (t, h) in heads.enumerated() {
+            out += h.namedParameters.map { (ParameterKey(head: t, name: $0.name), $0.parameter) }
+        }
         return out
     }
 
     /// Non-trained state (BatchNorm running statistics), keyed like the parameters.
-    public var namedBuffers: [(name: String, tensor: Tensor)] {
-        var out: [(name: String, tensor: Tensor)] = []
+    public var keyedBuffers: [(key: ParameterKey, tensor: Tensor)] {
+        var out: [(key: ParameterKey, tensor: Tensor)] = []
         for (u, slot) in slots.enumerated() {
-            let unit = Self.unitKey(u)
             switch slot {
-            case let .shared(s): out += prefixed(unit, s.namedBuffers, separator: "/")
+            case let .shared(s):
+                out += s.namedBuffers.map { (ParameterKey(unit: u, name: $0.name), $0.tensor) }
             case let .specific(copies):
-                for (t, c) in copies.enumerated() { out += prefixed("\(unit)/t\(t)", c.namedBuffers, separator: "/") }
-            case let .adapter(a): out += prefixed(unit, a.namedBuffers, separator: "/")
+                for (t, c) in copies.enumerated() {
+                    out += c.namedBuffers.map { (ParameterKey(unit: u, task: t, name: $0.name), $0.tensor) }
+                }
+            case let .adapter(a):
+                for t in 0..<a.taskCount {
+                    out += a.taskBuffers(t).map { (ParameterKey(unit: u, task: t, name: $0.name), $0.tensor) }
+                }
             }
         }
         return out
+    }
+
+    /// `keyedParameters` under the keys' text (`u01/fc.weight`): the form weights dictionaries and files use.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        keyedParameters.map { ($0.key.description, $0.parameter) }
+    }
+
+    /// `keyedBuffers` under the keys' text.
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        keyedBuffers.map { ($0.key.description, $0.tensor) }
     }
 
     /// The keys of the adapters proper (`u02/t1/adapter.U`, `u03/t0/block0.adapter1.weight`): per-task tensors
@@ -134,19 +158,14 @@ public final class MultiTaskModel {
             guard case let .adapter(a) = slot else { continue }
             for t in 0..<a.taskCount {
                 for (name, _) in a.taskParameters(t) where AdapterUnitNames.isAdapter(name) {
-                    out.insert("\(Self.unitKey(u))/t\(t)/\(name)")
+                    out.insert(ParameterKey(unit: u, task: t, name: name).description)
                 }
             }
         }
         return out
     }
 
-    public var parameters: [Parameter] { namedParameters.map(\.parameter) }
-
-    /// `u01`, `u02`, ...: the key of unit `index` (0-based).
-    public static func unitKey(_ index: Int) -> String {
-        index + 1 < 10 ? "u0\(index + 1)" : "u\(index + 1)"
-    }
+    public var parameters: [Parameter] { keyedParameters.map(\.parameter) }
 
     /// Parameter counts, exact: `stored` is the number of trainable floats held, shared + specific + heads. An
     /// adapter unit's shared part counts as shared, its per-task adapters and BatchNorms as specific.
@@ -168,44 +187,47 @@ public final class MultiTaskModel {
     /// unit takes them, and so does every copy of a specific unit. An adapter unit's shared part takes them,
     /// each task's BatchNorm takes the shared unit's (`u02/bn.weight`, and its running statistics when present),
     /// and its adapters are set back to zero, so that the model computes the backbone's function. Heads are
-    /// left as they are unless `weights` has `head/t<k>/...` keys of the right shapes.
+    /// left as they are unless `weights` has `head/t<k>/...` keys; a head tensor that is present must have the
+    /// model's shape (a transposed or resized head is an error, not silently skipped).
     public func loadBackbone(_ weights: [String: Tensor]) throws {
-        func load(_ unit: String, _ parameters: [(name: String, parameter: Parameter)],
+        func load(_ unit: Int, _ parameters: [(name: String, parameter: Parameter)],
                   _ buffers: [(name: String, tensor: Tensor)]) throws {
-            for (name, p) in parameters { try Self.assign(weights, "\(unit)/\(name)", to: p.value) }
-            for (name, b) in buffers where weights["\(unit)/\(name)"] != nil {
-                try Self.assign(weights, "\(unit)/\(name)", to: b)
+            for (name, p) in parameters { try Self.assign(weights, ParameterKey(unit: unit, name: name), to: p.value) }
+            for (name, b) in buffers {
+                let key = ParameterKey(unit: unit, name: name)
+                if weights[key.description] != nil { try Self.assign(weights, key, to: b) }
             }
         }
         for (u, slot) in slots.enumerated() {
-            let unit = Self.unitKey(u)
             switch slot {
-            case let .shared(s): try load(unit, s.namedParameters, s.namedBuffers)
-            case let .specific(copies): for c in copies { try load(unit, c.namedParameters, c.namedBuffers) }
+            case let .shared(s): try load(u, s.namedParameters, s.namedBuffers)
+            case let .specific(copies): for c in copies { try load(u, c.namedParameters, c.namedBuffers) }
             case let .adapter(a):
-                try load(unit, a.sharedParameters, [])
+                try load(u, a.sharedParameters, [])
                 for t in 0..<a.taskCount {
-                    try load(unit, a.taskParameters(t).filter { !AdapterUnitNames.isAdapter($0.name) }, a.taskBuffers(t))
+                    try load(u, a.taskParameters(t).filter { !AdapterUnitNames.isAdapter($0.name) }, a.taskBuffers(t))
                 }
                 a.resetAdapters()
             }
         }
         for (t, h) in heads.enumerated() {
-            for (name, p) in h.namedParameters where weights["head/t\(t)/\(name)"]?.shape == p.value.shape {
-                try Self.assign(weights, "head/t\(t)/\(name)", to: p.value)
+            for (name, p) in h.namedParameters {
+                let key = ParameterKey(head: t, name: name)
+                if weights[key.description] != nil { try Self.assign(weights, key, to: p.value) }
             }
         }
     }
 
     /// Sets every parameter and buffer from `weights` keyed exactly as `namedParameters`/`namedBuffers`.
     public func load(_ weights: [String: Tensor]) throws {
-        for (name, p) in namedParameters { try Self.assign(weights, name, to: p.value) }
-        for (name, b) in namedBuffers { try Self.assign(weights, name, to: b) }
+        for (key, p) in keyedParameters { try Self.assign(weights, key, to: p.value) }
+        for (key, b) in keyedBuffers { try Self.assign(weights, key, to: b) }
     }
 
-    private static func assign(_ weights: [String: Tensor], _ key: String, to target: Tensor) throws {
-        guard let w = weights[key] else { throw EngineError.weightMismatch(key: key, expected: target.shape, got: nil) }
-        guard w.shape == target.shape else { throw EngineError.weightMismatch(key: key, expected: target.shape, got: w.shape) }
+    private static func assign(_ weights: [String: Tensor], _ key: ParameterKey, to target: Tensor) throws {
+        let text = key.description
+        guard let w = weights[text] else { throw EngineError.weightMismatch(key: text, expected: target.shape, got: nil) }
+        guard w.shape == target.shape else { throw EngineError.weightMismatch(key: text, expected: target.shape, got: w.shape) }
         target.copy(from: w)
     }
 
@@ -327,8 +349,4 @@ public struct ParameterCounts: Hashable, Sendable, Codable {
         self.specific = specific
         self.heads = heads
     }
-}
-
-func prefixed<T>(_ prefix: String, _ items: [(name: String, T)], separator: String) -> [(name: String, T)] {
-    items.map { (name: prefix + separator + $0.name, $0.1) }
 }
