@@ -14,9 +14,7 @@ public struct Checkpoint {
     /// Writes `model` with the trainer's step count and its optimiser's state (atomically).
     public static func write(_ model: MultiTaskModel, trainer: Trainer?, to path: String,
                              attributes: [String: String] = [:]) throws {
-        try AtomicFile.replace(path) { temp in
-            let file = try HDF5File(creating: temp, overwrite: true)
-            defer { try? file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             try WeightsFile.writeContents(model, format: .checkpoint, attributes: attributes, to: file)
             try file.setAttribute("step", Int64(trainer?.stepCount ?? 0))
             if let optimizer = trainer?.optimizer {
@@ -31,7 +29,6 @@ public struct Checkpoint {
                     }
                 }
             }
-            try file.close()
         }
     }
 

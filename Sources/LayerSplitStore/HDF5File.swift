@@ -1,3 +1,4 @@
+import Foundation
 import CHDF5
 #if canImport(Glibc)
 import Glibc
@@ -100,6 +101,59 @@ public final class HDF5File {
         id = fid
     }
 
+    /// A new file held in memory (HDF5's core driver without a backing store): nothing reaches the disk until
+    /// `image()` is written out by the caller. `path` is the file it will become, for error messages.
+    init(inMemory path: String, compatibility: Compatibility = .earliest) throws {
+        HDF5.prepare()
+        self.path = path
+        self.mode = .readWrite
+        let fapl = H5Pcreate(ls_H5P_FILE_ACCESS())
+        guard fapl >= 0 else { throw StoreError(.writeFailed, file: path, "cannot make an in-memory file (\(HDF5.lastError()))") }
+        defer { H5Pclose(fapl) }
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG)
+        if compatibility != .earliest { H5Pset_libver_bounds(fapl, compatibility.low, H5F_LIBVER_V110) }
+        guard H5Pset_fapl_core(fapl, 1 << 20, false) >= 0 else {
+            throw StoreError(.writeFailed, file: path, "cannot make an in-memory file (\(HDF5.lastError()))")
+        }
+        // A name no open file has: HDF5 refuses to create a file under the name of one it has open.
+        let name = "\(path).in-memory-\(getpid())-\(HDF5File.memoryFiles.next())"
+        let fid = H5Fcreate(name, ls_H5F_ACC_TRUNC(), ls_H5P_DEFAULT(), fapl)
+        guard fid >= 0 else { throw StoreError(.writeFailed, file: path, "cannot make an in-memory file (\(HDF5.lastError()))") }
+        id = fid
+    }
+
+    private static let memoryFiles = Counter()
+
+    /// The bytes of an in-memory file as they would be on disk.
+    func image() throws -> Data {
+        try checkOpen()
+        guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else {
+            throw StoreError(.writeFailed, file: path, "flushing the file failed (\(HDF5.lastError()))")
+        }
+        let size = H5Fget_file_image(id, nil, 0)
+        guard size > 0 else { throw StoreError(.writeFailed, file: path, "cannot take the file's image (\(HDF5.lastError()))") }
+        var data = Data(count: size)
+        let got = data.withUnsafeMutableBytes { H5Fget_file_image(id, $0.baseAddress, size) }
+        guard got == size else { throw StoreError(.writeFailed, file: path, "cannot take the file's image (\(HDF5.lastError()))") }
+        return data
+    }
+
+    /// Writes a new HDF5 file at `path`, whole or not at all: `body` fills it in memory, then its image is put
+    /// in place by `AtomicFile.write` (temporary file, fsync, rename).
+    ///
+    /// libhdf5 itself never writes to the disk here. A write it cannot finish (a full disk) fails its close,
+    /// and a failed close leaves its file object half torn down: the process then crashed in libhdf5's
+    /// shutdown at exit (seen on a full tmpfs). Our own `write` fails cleanly with the system's reason instead.
+    public static func writeAtomically(to path: String, compatibility: Compatibility = .earliest,
+                                       _ body: (HDF5File) throws -> Void) throws {
+        let file = try HDF5File(inMemory: path, compatibility: compatibility)
+        defer { try? file.close() }
+        try body(file)
+        let image = try file.image()
+        try file.close()
+        try AtomicFile.write(image, to: path)
+    }
+
     deinit {
         if id >= 0 { H5Fclose(id) }
     }
@@ -182,7 +236,20 @@ enum HDF5 {
     static func lastError() -> String {
         var buf = [CChar](repeating: 0, count: 512)
         buf.withUnsafeMutableBufferPointer { ls_error_message($0.baseAddress!) }
-        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return condensed(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// HDF5's message made one short line: a failed system call (its file driver's "file write failed: time
+    /// = ..., errno = 28, error message = 'No space left on device', buf = ...") becomes the system's reason
+    /// alone, and any other message loses its line breaks, so every error stays one line.
+    static func condensed(_ message: String) -> String {
+        if let start = message.range(of: "error message = '"),
+           let end = message[start.upperBound...].firstIndex(of: "'") {
+            let reason = String(message[start.upperBound..<end])
+            let call = message.prefix { $0 != ":" }
+            return call.isEmpty || call.count > 40 ? reason : "\(call): \(reason)"
+        }
+        return message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
     }
 
     static func clearErrors() { H5Eclear2(ls_H5E_DEFAULT()) }
@@ -204,4 +271,16 @@ enum HDF5 {
     }
 
     static func dims(_ shape: [Int]) -> [hsize_t] { shape.map { hsize_t($0) } }
+}
+
+/// A process-wide counter (thread-safe), for unique names.
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
 }

@@ -20,7 +20,11 @@ struct Snapshot {
     var journalID: String?
     var journalBytes: Int
 
-    static let compatibility = HDF5File.Compatibility.hdf5_1_10
+    /// The oldest file format: every HDF5 reads it, and a columnar file of a few contiguous datasets gains
+    /// nothing from newer object formats. It is also the one whose in-memory image (`HDF5File.writeAtomically`)
+    /// is a valid file: the 1.8 and 1.10 superblocks carry a checksum that is only final at close, so their
+    /// images taken before close fail to open ("incorrect metadata checksum").
+    static let compatibility = HDF5File.Compatibility.earliest
 
     /// Root attributes written by LayerSplit itself; the free attributes of `RunInfo` may not use them.
     static let reserved: Set<String> = StoreFormat.runLog.reservedAttributes.union(
@@ -32,12 +36,7 @@ struct Snapshot {
         if let clash = s.info.attributes.keys.first(where: reserved.contains) {
             throw StoreError(.invalidArgument, file: path, object: "/@" + clash, "is written by LayerSplit itself; use another attribute name")
         }
-        try AtomicFile.replace(path) { temp in
-            let file = try HDF5File(creating: temp, overwrite: true, compatibility: compatibility)
-            defer { try? file.close() }
-            try write(s, into: file)
-            try file.close()
-        }
+        try HDF5File.writeAtomically(to: path, compatibility: compatibility) { try write(s, into: $0) }
     }
 
     private static func write(_ s: Snapshot, into file: HDF5File) throws {

@@ -10,13 +10,10 @@ extension WeightsFile {
         if let clash = (Array(integers.keys) + Array(reals.keys)).first(where: { reserved.contains($0) || attributes[$0] != nil }) {
             throw StoreError(.invalidArgument, file: path, object: "/@" + clash, "is written by LayerSplit itself or given twice; use another attribute name")
         }
-        try AtomicFile.replace(path) { temp in
-            let file = try HDF5File(creating: temp, overwrite: true)
-            defer { try? file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             try writeContents(model, format: .weights, attributes: attributes, to: file)
             for (k, v) in integers.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, v) }
             for (k, v) in reals.sorted(by: { $0.key < $1.key }) { try file.setAttribute(k, values: v) }
-            try file.close()
         }
     }
 

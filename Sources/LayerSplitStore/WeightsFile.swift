@@ -24,11 +24,8 @@ public enum WeightsFile {
     /// Writes every parameter and buffer of `model`. `attributes` become extra root string attributes
     /// (`tool_version`, `data`, ...).
     public static func write(_ model: MultiTaskModel, to path: String, attributes: [String: String] = [:]) throws {
-        try AtomicFile.replace(path) { temp in
-            let file = try HDF5File(creating: temp, overwrite: true)
-            defer { try? file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             try writeContents(model, format: .weights, attributes: attributes, to: file)
-            try file.close()
         }
     }
 
