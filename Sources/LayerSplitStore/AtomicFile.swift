@@ -7,7 +7,8 @@ import Darwin
 
 /// Replacing a file atomically: write a temporary file in the same folder, fsync it, rename() it over the
 /// target, fsync the folder. A reader (or a process killed at any moment) sees the old file or the new one,
-/// never a half-written one. Weights files, checkpoints, run-log snapshots and reports are all written this way.
+/// never a half-written one. Weights files, checkpoints, run-log snapshots (`HDF5File.writeAtomically`) and
+/// reports are all written this way.
 ///
 /// Temporary files are named `.NAME.tmp-<pid>-<random>@<host>`, so that a later run can tell a temporary file
 /// of a writer that is gone (same host, pid no longer running) from one still being written, also on a file
@@ -45,12 +46,11 @@ public enum AtomicFile {
         }
     }
 
-    /// Runs `body` with a temporary path next to `target` (optionally a copy of it), then moves the result over
-    /// `target` durably. The temporary file is removed if `body` throws.
-    static func replace(_ target: String, copyingExisting: Bool = false, _ body: (String) throws -> Void) throws {
+    /// Runs `body` with a temporary path next to `target`, then moves the result over `target` durably. The
+    /// temporary file is removed if `body` throws.
+    static func replace(_ target: String, _ body: (String) throws -> Void) throws {
         let temp = temporaryPath(for: target)
         do {
-            if copyingExisting { try copy(target, to: temp) }
             try body(temp)
             try fsyncFile(temp, label: target)
             guard rename(temp, target) == 0 else {
@@ -98,28 +98,6 @@ public enum AtomicFile {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
         return names.filter { $0.hasPrefix(prefix) && !($0.hasPrefix(mine) && $0.hasSuffix("@" + host)) }
             .filter { unlink(folder + "/" + $0) == 0 }
-    }
-
-    /// Copies a file byte for byte (the copy is fsynced later by `replace`).
-    static func copy(_ source: String, to destination: String) throws {
-        let input = open(source, O_RDONLY)
-        guard input >= 0 else { throw StoreError(.fileNotFound, file: source, "cannot read: \(errnoText())") }
-        defer { Glibc.close(input) }
-        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard output >= 0 else { throw StoreError(.writeFailed, file: destination, "cannot create: \(errnoText())") }
-        defer { Glibc.close(output) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            guard n > 0 else { throw StoreError(.writeFailed, file: source, "reading failed: \(errnoText())") }
-            var done = 0
-            while done < n {
-                let w = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + done, n - done) }
-                guard w > 0 else { throw StoreError(.writeFailed, file: destination, "writing failed: \(errnoText())") }
-                done += w
-            }
-        }
     }
 
     static func fsyncFile(_ path: String, label: String) throws {
