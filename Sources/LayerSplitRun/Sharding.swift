@@ -11,8 +11,12 @@ public struct Shard: Hashable, Sendable, CustomStringConvertible {
     public let index: Int
     public let count: Int
 
+    /// The most shards of one search (as many as `layersplit slurm --tasks` accepts).
+    public static let maxCount = 10_000
+
     public init(index: Int, count: Int) throws {
         guard count >= 1 else { throw StudyError("a sharded search needs at least 1 shard, got \(count)") }
+        guard count <= Self.maxCount else { throw StudyError("\(count) shards: a search splits into at most \(Self.maxCount)") }
         guard (0..<count).contains(index) else {
             throw StudyError("shard index \(index) is out of range for \(count) shard\(count == 1 ? "" : "s"): use 0/\(count) to \(count - 1)/\(count) (shards count from 0, like Slurm array task ids)")
         }
@@ -55,7 +59,7 @@ public struct Shard: Hashable, Sendable, CustomStringConvertible {
     public init?(logName name: String) {
         guard name.hasPrefix("shard-"), name.hasSuffix(".h5") else { return nil }
         let parts = name.dropFirst(6).dropLast(3).components(separatedBy: "-of-")
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (0..<n).contains(i) else { return nil }
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (0..<n).contains(i), n <= Self.maxCount else { return nil }
         index = i
         count = n
     }
