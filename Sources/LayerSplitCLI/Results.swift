@@ -58,21 +58,14 @@ extension LayerSplitCommand {
         @Option(help: "Stored-parameter budget: a count (1.2M, 350k, 120000) or a fraction over all-shared (+25%).")
         var budget: String
 
+        /// The budget, or a one-line refusal (exit status 2) for a negative, NaN, infinite or absurd one.
         func budgetValue() throws -> Budget {
-            if budget.hasPrefix("+"), budget.hasSuffix("%"), let p = Double(budget.dropFirst().dropLast()) {
-                return .maxSpecificFraction(p / 100)
-            }
-            guard let n = parseCount(budget) else {
-                throw ValidationError("--budget '\(budget)': give a count (1.2M, 350k, 120000) or a fraction over all-shared (+25%)")
-            }
-            return .maxParams(n)
+            do { return try Budget.parse(budget) } catch let e as Budget.ParseError { throw InputError("--budget \(e)") }
         }
 
-        func validate() throws { _ = try budgetValue() }
-
         func run() throws {
-            let b = try budgetValue()
             try reportingErrors {
+                let b = try budgetValue()
                 let report = try StudyRun.report(fromLog: try runLogPath(folder))
                 guard let c = report.best(under: b) else {
                     let smallest = report.candidates.map(\.counts.stored).min()

@@ -15,14 +15,19 @@ extension LayerSplitCommand {
                 Trains every candidate the strategy picks (each from the seed's pretrained weights), logs every \
                 trial in OUTPUT/log.h5, and writes candidates.csv, front.csv, front.json, front.svg and summary.md. \
                 Rerunning the same command continues a killed run: finished trials are read from the log, not \
-                retrained. The search-space format is in docs/SEARCH-SPACES.md.
+                retrained. The seeds are the file's 'seeds:' (there is no --seed). The search-space format is in \
+                docs/SEARCH-SPACES.md.
                 """,
             aliases: ["run"])
 
         @Argument(help: "The search-space file (YAML), e.g. search-spaces/quickstart.yaml.")
         var space: String = "search-spaces/quickstart.yaml"
 
-        @OptionGroup var engine: EngineOptions
+        @OptionGroup var threading: ThreadOptions
+
+        /// Declared only to refuse it: a search's seeds are its search space's `seeds:` (see `run()`).
+        @Option(help: ArgumentHelp("Not for search: set 'seeds:' in the search space.", visibility: .hidden))
+        var seed: String?
 
         @Option(help: "Results folder (default: the file's 'output:').")
         var output: String?
@@ -57,8 +62,12 @@ extension LayerSplitCommand {
         }
 
         func run() throws {
-            engine.apply()
             try reportingErrors {
+                if let seed {
+                    let shown = String(seed.debugDescription.dropFirst().dropLast())
+                    throw InputError("--seed \(shown): search takes its seeds from the search space, not from --seed; set 'seeds: [\(shown)]' in \(self.space) (or 'seeds: N' for seeds 0 to N-1)")
+                }
+                threading.apply()
                 let space = try SearchSpace.load(self.space)
                 let shard = try resolvedShard()
                 if shard == nil, stage != nil { throw StudyError("--stage only applies to a shard (--shard I/N)") }
@@ -115,11 +124,21 @@ extension LayerSplitCommand.Search {
     }
 }
 
+/// A value the user wrote on the command line that is refused after parsing: reported in one line (not with
+/// ArgumentParser's usage text) with exit status 2, like a search-space field.
+struct InputError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Runs `body`, turning LayerSplit's errors into one line on standard error and a non-zero exit status:
-/// 2 for a problem in the input the user wrote (a search-space field), 1 for anything else.
+/// 2 for a problem in the input the user wrote (a search-space field, an `InputError`), 1 for anything else.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
+    } catch let e as InputError {
+        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+        throw ExitCode(2)
     } catch let e as DataError {
         FileHandle.standardError.write(Data("error: \(e)\n".utf8))
         if case .spec = e { throw ExitCode(2) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LayerSplitSearch
 import LayerSplitRun
+import LayerSplitStore
 
 extension LayerSplitCommand {
     /// Writes (and submits) the Slurm scripts of a sharded search.
@@ -38,9 +39,14 @@ extension LayerSplitCommand {
         @Flag(help: "Submit the scripts with sbatch and print the job ids.")
         var submit = false
 
+        /// The most array tasks and CPUs per task accepted (Slurm's own default MaxArraySize is 1001).
+        static let maxTasks = 10_000, maxCPUs = 1_024
+
         func validate() throws {
-            guard tasks >= 1 else { throw ValidationError("--tasks must be at least 1, got \(tasks)") }
-            guard cpus >= 1 else { throw ValidationError("--cpus must be at least 1, got \(cpus)") }
+            guard (1...Self.maxTasks).contains(tasks) else { throw ValidationError("--tasks must be from 1 to \(Self.maxTasks), got \(tasks)") }
+            guard (1...Self.maxCPUs).contains(cpus) else { throw ValidationError("--cpus must be from 1 to \(Self.maxCPUs), got \(cpus)") }
+            // Values with control characters are refused in run(), in one line (SlurmScripts.refusal).
+            guard [partition, time, mem].allSatisfy({ $0.map { SearchSpace.controlCharacterProblem($0) == nil } ?? true }) else { return }
             if let time, time.range(of: #"^(\d+-)?\d+(:\d+){0,2}$|^(\d+-\d+)$|^(infinite|unlimited|UNLIMITED|INFINITE)$"#, options: .regularExpression) == nil {
                 throw ValidationError("--time '\(time)': use Slurm's forms, e.g. 90 (minutes), 2:00:00, 1-12 or 1-00:00:00")
             }
@@ -56,36 +62,40 @@ extension LayerSplitCommand {
             try reportingErrors {
                 let space = try SearchSpace.load(self.space)
                 let output = Self.absolute(self.output ?? space.output)
-                let run = try StudyRun(space: space, output: output)
-                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
                 let scripts = SlurmScripts(tasks: tasks, partition: partition, time: time, cpus: cpus, mem: mem,
                                            binary: Self.absolute(layersplit ?? Self.executablePath()),
                                            spaceFile: Self.absolute(space.file), output: output, study: space.study)
+                // Before anything is made: a name or path that cannot go into a script safely.
+                if let refusal = scripts.refusal() { throw InputError(refusal) }
                 guard FileManager.default.isExecutableFile(atPath: scripts.binary) else {
                     throw StudyError("--layersplit \(scripts.binary): not an executable file")
                 }
+                let run = try StudyRun(space: space, output: output)
+                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
                 try scripts.write()
                 print("wrote \(scripts.shardsPath) (array of \(tasks) tasks) and \(scripts.mergePath)")
+                let q = SlurmScripts.quoted
 
                 // Where the search stands: the first stage with missing trials, and which shards owe them.
                 let plan = try ShardMerge(run: run).merge(shards: tasks, write: false)
                 guard plan.status != .complete, let stage = plan.stage else {
-                    print("nothing left to train in \(output): every trial is in its logs; 'layersplit merge \(output)' writes the reports")
+                    print("nothing left to train in \(output): every trial is in its logs; layersplit merge \(q(output)) writes the reports")
                     return
                 }
                 let array = SlurmScripts.arraySpec(plan.shardsWithWork)
                 let trials = plan.missingByShard.values.reduce(0) { $0 + $1.count }
                 print("first: \(stage), \(trials) trial\(trials == 1 ? "" : "s") to train, array tasks \(array)")
                 guard submit else {
-                    print("submit with:\n  job=$(sbatch --parsable --array=\(array) \(scripts.shardsPath) \(stage.index))\n"
-                          + "  sbatch --dependency=afterany:${job%%;*} \(scripts.mergePath) \(stage.index)")
+                    // Shell-quoted: pasting these runs nothing but sbatch, whatever the paths hold.
+                    print("submit with:\n  job=$(sbatch --parsable --array=\(array) \(q(scripts.shardsPath)) \(stage.index))\n"
+                          + "  sbatch --dependency=afterany:${job%%;*} \(q(scripts.mergePath)) \(stage.index)")
                     return
                 }
                 let job = try Self.sbatch(["--parsable", "--array=\(array)", scripts.shardsPath, String(stage.index)])
                 let merge = try Self.sbatch(["--parsable", "--dependency=afterany:\(job)", scripts.mergePath, String(stage.index)])
                 let line = "stage \(stage.index): array job \(job) (tasks \(array)), merge job \(merge)"
                 try Self.append(line + "\n", to: scripts.jobsPath)
-                try Data("running stage \(stage.index)\n".utf8).write(to: URL(fileURLWithPath: scripts.statePath))
+                try AtomicFile.write(Data("running stage \(stage.index)\n".utf8), to: scripts.statePath)
                 print("submitted \(line)")
                 print("progress: \(scripts.statePath) (\"complete\" when the reports are written), job ids: \(scripts.jobsPath), output: \(scripts.folder)/logs/")
             }
@@ -114,14 +124,15 @@ extension LayerSplitCommand {
             return id
         }
 
+        /// Appends `text` to the small file at `path` by replacing it atomically (written whole, synced, renamed):
+        /// a symbolic link there is replaced, never followed, and a killed process leaves the old file or the new.
         static func append(_ text: String, to path: String) throws {
-            if let handle = FileHandle(forWritingAtPath: path) {
-                defer { try? handle.close() }
-                try handle.seekToEnd()
-                try handle.write(contentsOf: Data(text.utf8))
-            } else {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            var old = Data()
+            var info = stat()
+            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let existing = FileManager.default.contents(atPath: path) {
+                old = existing
             }
+            try AtomicFile.write(old + Data(text.utf8), to: path)
         }
 
         static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }

@@ -1,6 +1,55 @@
 import Foundation
 import Yams
 
+/// The upper limits of the numbers a search space gives (docs/SEARCH-SPACES.md, "Limits"). Far above any
+/// sensible value, and low enough that no value can overflow a count, make an allocation fail or keep a run
+/// going for years: every number is checked against them where it is parsed, with a one-line error.
+public enum SpecLimits {
+    /// Training and pretraining steps, `step_every`, `warmup`, `eval_every`, successive halving's `min_steps`.
+    public static let steps = 1_000_000_000
+    /// Rows per task per step.
+    public static let batchSize = 65_536
+    /// A linear unit's width, a conv or residual unit's channels, a linear adapter's rank.
+    public static let width = 65_536
+    /// A convolution's kernel size.
+    public static let kernel = 31
+    /// A convolution's stride.
+    public static let stride = 64
+    /// Residual blocks in one unit.
+    public static let blocks = 64
+    /// Units in a model.
+    public static let units = 64
+    /// Masks the allowed states make before any budget (the product of the allowed-state counts), and masks a
+    /// random strategy draws.
+    public static let masks = 1 << 20
+    /// Seeds of a study.
+    public static let seedCount = 10_000
+    /// Seeds are below this (2^32).
+    public static let seedValue: UInt64 = 1 << 32
+    /// Tasks of a synthetic suite.
+    public static let tasks = 1_000
+    /// Classes of a task (also a synthetic suite's clusters; class numbers are below it).
+    public static let classes = 65_536
+    /// Features of a synthetic suite's examples.
+    public static let features = 65_536
+    /// Examples per task of a synthetic suite's train or test set, and of a subsample.
+    public static let examples = 10_000_000
+    /// Successive halving's eta.
+    public static let eta = 100
+    /// The largest learning rate.
+    public static let learningRate = 100.0
+
+    /// This machine's physical memory in bytes, which no estimate may exceed.
+    public static var physicalMemory: Double { Double(ProcessInfo.processInfo.physicalMemory) }
+
+    /// `bytes` for people: `612 GB`, `1.5 GB`, `310 MB`.
+    public static func formatBytes(_ bytes: Double) -> String {
+        if bytes >= 10e9 { return String(format: "%.0f GB", bytes / 1e9) }
+        if bytes >= 1e9 { return String(format: "%.1f GB", bytes / 1e9) }
+        return String(format: "%.0f MB", bytes / 1e6)
+    }
+}
+
 /// A node of a search-space file with its field path, for parsing with precise errors: every accessor throws
 /// `DataError.spec` naming the file, the node's line and the field path (`data.tasks[1].source.idx`).
 ///
@@ -73,18 +122,29 @@ public struct YAMLField {
         return t
     }
 
-    public func int(min: Int = Int.min) throws -> Int {
+    /// A whole number from `min` to `max`; the error names the range (and the documented limit for `max`).
+    public func int(min: Int = Int.min, max: Int = Int.max) throws -> Int {
         let t = try string()
-        guard let v = Int(t.replacingOccurrences(of: "_", with: "")) else { throw error("expected a whole number; got '\(t)'") }
+        let digits = t.replacingOccurrences(of: "_", with: "")
+        guard let v = Int(digits) else {
+            let unsigned = digits.hasPrefix("+") ? digits.dropFirst() : Substring(digits)
+            if !unsigned.isEmpty, unsigned.allSatisfy({ ("0"..."9").contains($0) }) {
+                throw error("'\(t)' is too large: at most \(max)" + (max < Int.max ? " (the limit in docs/SEARCH-SPACES.md)" : ""))
+            }
+            throw error("expected a whole number; got '\(t)'")
+        }
         guard v >= min else { throw error("must be at least \(min); got \(v)") }
+        guard v <= max else { throw error("must be at most \(max) (the limit in docs/SEARCH-SPACES.md); got \(v)") }
         return v
     }
 
-    public func seed() throws -> UInt64 {
+    /// A seed: a whole number from 0 up to (not including) `below`.
+    public func seed(below: UInt64? = nil) throws -> UInt64 {
         let t = try string()
         guard let v = UInt64(t.replacingOccurrences(of: "_", with: "")) else {
-            throw error("expected a seed (a whole number, 0 or more); got '\(t)'")
+            throw error("expected a seed (a whole number, 0 or more\(below.map { ", below \($0)" } ?? "")); got '\(t)'")
         }
+        if let below, v >= below { throw error("a seed must be below \(below) (2^32); got \(v)") }
         return v
     }
 
@@ -102,7 +162,8 @@ public struct YAMLField {
         }
     }
 
-    public func ints() throws -> [Int] { try sequence().map { try $0.int(min: 0) } }
+    /// Class numbers: whole numbers from 0 to `SpecLimits.classes` − 1.
+    public func ints() throws -> [Int] { try sequence().map { try $0.int(min: 0, max: SpecLimits.classes - 1) } }
 }
 
 extension DataSpec {
@@ -210,7 +271,7 @@ extension DataSpec {
             case "transform": task.transforms = try parseTransforms(f)
             case "labels": task.labels = try parseLabels(f)
             case "subsample": task.subsample = try parseSubsample(f)
-            case "classes": task.classes = try f.int(min: 2)
+            case "classes": task.classes = try f.int(min: 2, max: SpecLimits.classes)
             default: break
             }
         }
@@ -353,10 +414,10 @@ extension DataSpec {
     }
 
     static func parseSubsample(_ field: YAMLField) throws -> Subsample {
-        if field.text != nil { return Subsample(train: try field.int(min: 1)) }
+        if field.text != nil { return Subsample(train: try field.int(min: 1, max: SpecLimits.examples)) }
         var s = Subsample()
         for (key, f) in try field.mapping(allowed: ["train", "validation", "test"], what: "a number of train examples, or a mapping") {
-            let n = try f.int(min: 1)
+            let n = try f.int(min: 1, max: SpecLimits.examples)
             switch key {
             case "train": s.train = n
             case "validation": s.validation = n
@@ -378,23 +439,30 @@ extension DataSpec {
         var s = Synthetic(kind: kind)
         for (key, f) in entries {
             switch key {
-            case "tasks": s.tasks = try f.int(min: 1)
-            case "classes": s.classes = try f.int(min: 2)
-            case "features": s.features = try f.int(min: 1)
-            case "train": s.train = try f.int(min: 1)
-            case "test": s.test = try f.int(min: 1)
+            case "tasks": s.tasks = try f.int(min: 1, max: SpecLimits.tasks)
+            case "classes": s.classes = try f.int(min: 2, max: SpecLimits.classes)
+            case "features": s.features = try f.int(min: 1, max: SpecLimits.features)
+            case "train": s.train = try f.int(min: 1, max: SpecLimits.examples)
+            case "test": s.test = try f.int(min: 1, max: SpecLimits.examples)
             case "noise":
                 let n = try f.double()
                 guard n >= 0 else { throw f.error("noise must be 0 or more; got \(n)") }
                 s.noise = Float(n)
             case "clusters":
                 guard kind == .multiTask else { throw f.error("'clusters' is for the multi-task suite") }
-                s.clusters = try f.int(min: 2)
+                s.clusters = try f.int(min: 2, max: SpecLimits.classes)
             default: break
             }
         }
         if kind == .multiTask, (s.clusters ?? 16) < (s.classes ?? 4) {
             throw field.error("the multi-task suite needs at least as many clusters (\(s.clusters ?? 16)) as classes (\(s.classes ?? 4)); set 'clusters:'")
+        }
+        // The examples are made in memory (with a validation split carved from train, and normalised copies):
+        // refuse a suite that cannot fit rather than fail to allocate it.
+        let floats = Double(s.tasks) * Double(s.train + s.test) * Double(s.features)
+        let bytes = 2 * 4 * floats
+        if bytes > SpecLimits.physicalMemory {
+            throw field.error("the suite needs about \(SpecLimits.formatBytes(bytes)) (tasks \(s.tasks) x (train \(s.train) + test \(s.test)) x features \(s.features) floats, twice), more than this machine's \(SpecLimits.formatBytes(SpecLimits.physicalMemory)) of memory; lower train, test or features")
         }
         return s
     }

@@ -89,14 +89,30 @@ public struct SearchSpace: Sendable {
             guard let f = fields[key] else { throw top.error("missing '\(key):'; a search space needs \(["model", "data"].joined(separator: ", "))") }
             return f
         }
-        study = try fields["study"]?.string() ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        if let f = fields["study"] {
+            study = try Self.printable(f)
+        } else {
+            study = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            if let problem = Self.controlCharacterProblem(study) {
+                throw top.error("the study is named after the file, and its name \(problem); rename the file or set 'study:'")
+            }
+        }
 
         // Model.
         let model = try required("model")
         var units: [UnitSpec] = []
+        var unitsField = model
         for (key, f) in try model.mapping(allowed: Self.modelKeys) where key == "units" {
-            units = try f.sequence().map { u in
-                do { return try UnitSpec(parsing: try u.string()) } catch let e as EngineError { throw u.error("\(e)") }
+            unitsField = f
+            let items = try f.sequence()
+            guard items.count <= SpecLimits.units else {
+                throw f.error("\(items.count) units; at most \(SpecLimits.units) (the limit in docs/SEARCH-SPACES.md)")
+            }
+            units = try items.map { u in
+                let unit: UnitSpec
+                do { unit = try UnitSpec(parsing: try u.string()) } catch let e as EngineError { throw u.error("\(e)") }
+                if let problem = Self.unitProblem(unit) { throw u.error(problem) }
+                return unit
             }
         }
         guard !units.isEmpty else { throw model.error("'units:' must list at least one unit, e.g. [linear:128, linear:128]") }
@@ -121,19 +137,22 @@ public struct SearchSpace: Sendable {
                 throw f.error("unit \(u + 1) (\(units[u])) cannot take state A: a 1x1 adapter lines up only with an odd-kernel convolution; allow S and T for it")
             }
         }
+        // Every strategy enumerates the allowed masks (to apply the budget): keep that enumerable.
+        let masks = allowed.reduce(1.0) { $0 * Double(Set($1).count) }
+        if masks > Double(SpecLimits.masks) {
+            throw (fields["states"] ?? unitsField).error("\(units.count) units with these states make \(String(format: "%.3g", masks)) masks; at most \(SpecLimits.masks) (2^20, the limit in docs/SEARCH-SPACES.md): use fewer units or allow fewer states per unit")
+        }
 
         // Budget.
         budget = .unlimited
         if let f = fields["budget"], f.node != Node("none"), f.text?.lowercased() != "none" {
             let entries = try f.mapping(allowed: Self.budgetKeys, what: "a budget: max_params or max_specific_fraction")
             guard entries.count == 1, let (key, v) = entries.first else { throw f.error("give exactly one of max_params, max_specific_fraction") }
-            if key == "max_params" {
-                guard let n = parseCount(try v.string()), n > 0 else { throw v.error("expected a parameter count such as 1.2M, 350k or 120000") }
-                budget = .maxParams(n)
-            } else {
-                let x = try v.double()
-                guard x >= 0 else { throw v.error("must be 0 or more (0.25 allows 25% more parameters than all-shared)") }
-                budget = .maxSpecificFraction(x)
+            do {
+                budget = key == "max_params" ? try Budget.maxParams(parsing: try v.string())
+                                             : try Budget.maxSpecificFraction(checking: try v.double())
+            } catch let e as Budget.ParseError {
+                throw v.error(e.description)
             }
         }
 
@@ -154,7 +173,7 @@ public struct SearchSpace: Sendable {
                         let name = try v.string()
                         guard let k = StrategyKind(rawValue: name) else { throw v.error("unknown strategy '\(name)'; use one of \(StrategyKind.allCases.map(\.rawValue).joined(separator: ", "))") }
                         strategy = k
-                    case "count": randomCount = try v.int(min: 1)
+                    case "count": randomCount = try v.int(min: 1, max: SpecLimits.masks)
                     case "masks":
                         listedMasks = try v.sequence().map { m in
                             let mask: SharingMask
@@ -168,7 +187,7 @@ public struct SearchSpace: Sendable {
                     case "successive_halving":
                         var minSteps = 0, eta = 3
                         for (hk, hv) in try v.mapping(allowed: Self.halvingKeys) {
-                            if hk == "min_steps" { minSteps = try hv.int(min: 1) } else { eta = try hv.int(min: 2) }
+                            if hk == "min_steps" { minSteps = try hv.int(min: 1, max: SpecLimits.steps) } else { eta = try hv.int(min: 2, max: SpecLimits.eta) }
                         }
                         guard minSteps > 0 else { throw v.error("successive_halving needs min_steps (the first rung's training steps)") }
                         halving = SuccessiveHalving(minSteps: minSteps, eta: eta)
@@ -224,14 +243,28 @@ public struct SearchSpace: Sendable {
         seeds = [0]
         if let f = fields["seeds"] {
             if case .sequence = f.node {
-                seeds = try f.sequence().map { try $0.seed() }
+                let items = try f.sequence()
+                guard items.count <= SpecLimits.seedCount else {
+                    throw f.error("\(items.count) seeds; at most \(SpecLimits.seedCount) (the limit in docs/SEARCH-SPACES.md)")
+                }
+                seeds = try items.map { try $0.seed(below: SpecLimits.seedValue) }
                 guard !seeds.isEmpty, Set(seeds).count == seeds.count else { throw f.error("seeds must be a non-empty list of distinct numbers") }
             } else {
-                seeds = (0..<UInt64(try f.int(min: 1))).map { $0 }
+                seeds = (0..<UInt64(try f.int(min: 1, max: SpecLimits.seedCount))).map { $0 }
             }
         }
-        output = try fields["output"]?.string() ?? "results/\(study)"
+        output = try fields["output"].map { try Self.printable($0) } ?? "results/\(study)"
         budgetLocation = (fields["budget"] ?? top).location
+
+        // One trial must fit in memory. The input shape is known here for a synthetic suite; for data read from
+        // files it is not (yet), and the estimate counts a one-feature input: a lower bound, still enough to
+        // refuse units far too wide for this machine.
+        let memory = trialMemory(inputShape: data.synthetic.map { [$0.features] },
+                                 classes: Array(repeating: data.synthetic.map { $0.classes ?? ($0.kind == .multiTask ? 4 : 10) } ?? 2,
+                                                count: data.taskCount))
+        if memory.bytes > SpecLimits.physicalMemory {
+            throw unitsField.error(memory.refusal)
+        }
     }
 
     /// Whether `self` is the study of `earlier` with seeds added and nothing else changed (comments and layout
@@ -263,35 +296,156 @@ public struct SearchSpace: Sendable {
         var r = base
         for (key, v) in try f.mapping(allowed: f.path == "pretrain" ? pretrainKeys : trainingKeys) {
             switch key {
-            case "steps": r.steps = try v.int(min: f.path == "pretrain" ? 0 : 1)
-            case "batch_size": r.batchSize = try v.int(min: 1)
+            case "steps": r.steps = try v.int(min: f.path == "pretrain" ? 0 : 1, max: SpecLimits.steps)
+            case "batch_size": r.batchSize = try v.int(min: 1, max: SpecLimits.batchSize)
             case "optimizer":
                 let t = try v.string()
                 guard let o = TrainingRecipe.OptimizerKind(rawValue: t) else { throw v.error("unknown optimizer '\(t)'; use sgd or adam") }
                 r.optimizer = o
             case "lr":
                 let x = try v.double()
-                guard x > 0 else { throw v.error("the learning rate must be positive") }
+                guard x > 0, x <= SpecLimits.learningRate else {
+                    throw v.error("the learning rate must be positive and at most \(Int(SpecLimits.learningRate)); got \(x)")
+                }
                 r.learningRate = Float(x)
-            case "momentum": r.momentum = Float(try v.double())
-            case "weight_decay": r.weightDecay = Float(try v.double())
+            case "momentum":
+                let x = try v.double()
+                guard x >= 0, x < 1 else { throw v.error("momentum must be in [0, 1); got \(x)") }
+                r.momentum = Float(x)
+            case "weight_decay":
+                let x = try v.double()
+                guard x >= 0, x < 1 else { throw v.error("weight_decay must be in [0, 1); got \(x)") }
+                r.weightDecay = Float(x)
             case "schedule":
                 let t = try v.string()
                 guard let s = TrainingRecipe.ScheduleKind(rawValue: t) else { throw v.error("unknown schedule '\(t)'; use constant, step or cosine") }
                 r.schedule = s
-            case "step_every": r.stepEvery = try v.int(min: 1)
-            case "gamma": r.gamma = Float(try v.double())
-            case "warmup": r.warmup = try v.int(min: 0)
-            case "eval_every": evalEvery = try v.int(min: 1)
+            case "step_every": r.stepEvery = try v.int(min: 1, max: SpecLimits.steps)
+            case "gamma":
+                let x = try v.double()
+                guard x > 0, x <= 1 else { throw v.error("gamma (the step schedule's factor) must be in (0, 1]; got \(x)") }
+                r.gamma = Float(x)
+            case "warmup": r.warmup = try v.int(min: 0, max: SpecLimits.steps)
+            case "eval_every": evalEvery = try v.int(min: 1, max: SpecLimits.steps)
             default: break
             }
         }
         return r
     }
 
+    /// A name or path that ends up in file names, reports and Slurm scripts: any text without control characters.
+    static func printable(_ f: YAMLField) throws -> String {
+        let t = try f.string()
+        if let problem = controlCharacterProblem(t) { throw f.error("the value \(problem); remove it") }
+        return t
+    }
+
+    /// Why `text` cannot go into a script or a one-line message (a control character: below 0x20, or 0x7F),
+    /// shown escaped; nil when it can.
+    public static func controlCharacterProblem(_ text: String) -> String? {
+        guard let c = text.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return nil }
+        let name = c == "\n" ? "a newline" : c == "\t" ? "a tab" : c == "\r" ? "a carriage return" : String(format: "control character 0x%02X", c.value)
+        return "\(text.debugDescription) contains \(name)"
+    }
+
+    /// Why `unit` is outside the limits of docs/SEARCH-SPACES.md, or nil.
+    public static func unitProblem(_ unit: UnitSpec) -> String? {
+        func over(_ what: String, _ v: Int, _ limit: Int) -> String? {
+            v > limit ? "\(unit): \(what) \(v) is above the limit of \(limit) (docs/SEARCH-SPACES.md)" : nil
+        }
+        switch unit.kind {
+        case let .linear(width, rank):
+            return over("width", width, SpecLimits.width) ?? over("adapter rank", rank, SpecLimits.width)
+        case let .conv(channels, kernel, stride, _):
+            return over("channels", channels, SpecLimits.width) ?? over("kernel", kernel, SpecLimits.kernel)
+                ?? over("stride", stride, SpecLimits.stride)
+        case let .residual(channels, stride, blocks):
+            return over("channels", channels, SpecLimits.width) ?? over("stride", stride, SpecLimits.stride)
+                ?? over("blocks", blocks, SpecLimits.blocks)
+        }
+    }
+
     static func without(_ node: Node, key: String) -> Node {
         guard case var .mapping(m) = node else { return node }
         m[Node(key)] = nil
         return .mapping(m)
+    }
+}
+
+extension SearchSpace {
+    /// What one trial of a search space needs in memory, estimated from the units alone (no model is built):
+    /// the floats of the largest allowed mask (every unit that may be task-specific counted once per task,
+    /// plus the heads) times the copies training keeps — weights, gradients and the optimiser's state (SGD
+    /// momentum: one, Adam: two) — plus the activations, their gradients and the convolutions' im2col buffers
+    /// for one step's rows (batch size × tasks). An estimate, meant to refuse what cannot fit, not to plan.
+    public struct MemoryEstimate: Sendable {
+        /// Floats of the largest allowed mask.
+        public var parameters: Double
+        /// Copies of the parameters training keeps (weights, gradients, optimiser state).
+        public var copies: Int
+        public var activationBytes: Double
+        /// Rows of one training step (batch size × tasks).
+        public var rows: Int
+        /// Whether the input shape was known; when not, a one-feature input was counted (a lower bound).
+        public var inputKnown: Bool
+
+        public var bytes: Double { 4 * parameters * Double(copies) + activationBytes }
+
+        /// The one-line refusal when `bytes` exceeds this machine's memory.
+        public var refusal: String {
+            let copyNames = copies == 2 ? "weights and gradients" : copies == 3 ? "weights, gradients and momentum" : "weights, gradients and Adam's two moments"
+            let count = parameters >= 1e9 ? String(format: "%.1fG", parameters / 1e9) : formatCount(Int(parameters))
+            return "one trial needs \(inputKnown ? "about" : "at least") \(SpecLimits.formatBytes(bytes)) (\(count) parameters of the largest allowed mask x \(copies) copies: \(copyNames); plus \(SpecLimits.formatBytes(activationBytes)) of activations for \(rows) rows a step), more than this machine's \(SpecLimits.formatBytes(SpecLimits.physicalMemory)) of memory; use narrower units, fewer task-specific units or a smaller batch_size"
+        }
+    }
+
+    /// The memory one trial needs for tasks of `classes` classes each and per-example `inputShape`
+    /// (`[features]` or `[H, W, C]`; nil when unknown: a one-feature input is counted).
+    public func trialMemory(inputShape: [Int]?, classes: [Int]) -> MemoryEstimate {
+        let tasks = Double(max(classes.count, 1))
+        var shape: [Double] = (inputShape ?? [1]).map(Double.init)
+        func image() -> (h: Double, w: Double, c: Double) {
+            shape.count == 3 ? (shape[0], shape[1], shape[2]) : (1, 1, shape.reduce(1, *))
+        }
+        /// Output side of a convolution with `k` (padding k/2) and stride `s`.
+        func side(_ n: Double, _ k: Int, _ s: Int) -> Double { max(((n + 2 * Double(k / 2) - Double(k)) / Double(s)).rounded(.down) + 1, 1) }
+        var parameters = 0.0
+        var perRow = shape.reduce(1, *)   // floats kept per row: the input, then each unit's buffers
+        for (u, unit) in units.enumerated() {
+            var p = 0.0
+            switch unit.kind {
+            case let .linear(width, _):
+                let w = Double(width)
+                p = shape.reduce(1, *) * w + w
+                perRow += 3 * w   // pre-activation, output, gradient
+                shape = [w]
+            case let .conv(channels, kernel, stride, pool):
+                let (h, w, c) = image(), out = Double(channels), k = Double(kernel * kernel)
+                let (ho, wo) = (side(h, kernel, stride), side(w, kernel, stride))
+                p = c * out * k + 4 * out
+                perRow += ho * wo * k * c + 4 * ho * wo * out   // im2col; convolution, BatchNorm, ReLU, gradient
+                shape = pool ? [max((ho / 2).rounded(.down), 1), max((wo / 2).rounded(.down), 1), out] : [ho, wo, out]
+                if pool { perRow += shape.reduce(1, *) }
+            case let .residual(channels, stride, blocks):
+                let out = Double(channels)
+                for b in 0..<blocks {
+                    let (h, w, c) = image()
+                    let s = b == 0 ? stride : 1
+                    let (ho, wo) = (side(h, 3, s), side(w, 3, s))
+                    let projection = s != 1 || c != out
+                    p += 9 * c * out + 9 * out * out + 8 * out + (projection ? c * out + 4 * out : 0)
+                    perRow += ho * wo * 9 * (c + out) + 8 * ho * wo * out   // two im2col buffers; convolutions, BatchNorms, ReLUs, sum, gradients
+                    shape = [ho, wo, out]
+                }
+            }
+            let states = u < allowed.count ? allowed[u] : [.shared]
+            parameters += states.contains(.specific) ? tasks * p : p
+        }
+        let features = shape.count == 3 ? shape[2] : shape.reduce(1, *)
+        parameters += classes.reduce(0.0) { $0 + features * Double($1) + Double($1) }
+        let copies = 2 + (training.optimizer == .adam ? 2 : (training.momentum != 0 ? 1 : 0))
+        let rows = training.batchSize * max(classes.count, 1)
+        return MemoryEstimate(parameters: parameters, copies: copies, activationBytes: 4 * Double(rows) * perRow, rows: rows,
+                              inputKnown: inputShape != nil)
     }
 }

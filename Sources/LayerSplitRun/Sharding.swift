@@ -11,8 +11,12 @@ public struct Shard: Hashable, Sendable, CustomStringConvertible {
     public let index: Int
     public let count: Int
 
+    /// The most shards of one search (as many as `layersplit slurm --tasks` accepts).
+    public static let maxCount = 10_000
+
     public init(index: Int, count: Int) throws {
         guard count >= 1 else { throw StudyError("a sharded search needs at least 1 shard, got \(count)") }
+        guard count <= Self.maxCount else { throw StudyError("\(count) shards: a search splits into at most \(Self.maxCount)") }
         guard (0..<count).contains(index) else {
             throw StudyError("shard index \(index) is out of range for \(count) shard\(count == 1 ? "" : "s"): use 0/\(count) to \(count - 1)/\(count) (shards count from 0, like Slurm array task ids)")
         }
@@ -55,7 +59,7 @@ public struct Shard: Hashable, Sendable, CustomStringConvertible {
     public init?(logName name: String) {
         guard name.hasPrefix("shard-"), name.hasSuffix(".h5") else { return nil }
         let parts = name.dropFirst(6).dropLast(3).components(separatedBy: "-of-")
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (0..<n).contains(i) else { return nil }
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (0..<n).contains(i), n <= Self.maxCount else { return nil }
         index = i
         count = n
     }
@@ -142,7 +146,8 @@ public enum ShardFiles {
 
 /// An exclusive `flock` on a lock file, released by `unlock()`, on deinit, or by the kernel when the process
 /// dies (a killed shard never leaves a stale lock). The holder writes its pid and host into the file, so a
-/// refused process can say who holds it.
+/// refused process can say who holds it. The file is opened with `O_NOFOLLOW` and must be a regular file with
+/// one link: a symbolic or hard link planted under its name is refused, never written through.
 public final class FileLock {
     private var fd: Int32
 
@@ -176,9 +181,16 @@ public final class FileLock {
         return lock
     }
 
-    /// Who holds the lock at `path`, as its holder wrote it.
+    /// Who holds the lock at `path`, as its holder wrote it: the first line, read without following a link.
     public static func holder(_ path: String) -> String? {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0 else { return nil }
+        let text = String(decoding: buffer[..<n], as: UTF8.self)
+        return text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     public func unlock() {
@@ -194,6 +206,14 @@ public final class FileLock {
             let code = errno
             throw StudyError(code == ELOOP ? "\(path): is a symbolic link; LayerSplit never follows one for a lock or pid file: remove it"
                              : "\(path): cannot create the lock file (\(String(cString: strerror(code))))")
+        }
+        // Nor into another file through a hard link (the holder truncates the file to write its pid), nor a
+        // device or pipe planted under the name.
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_nlink == 1 else {
+            let what = (info.st_mode & S_IFMT) != S_IFREG ? "is not a regular file" : "has \(info.st_nlink) hard links (another file shares it)"
+            close(fd)
+            throw StudyError("\(path): \(what); LayerSplit writes lock and pid files only into files of their own: remove it")
         }
         return fd
     }

@@ -10,6 +10,12 @@ import Foundation
 ///   failed it exits non-zero naming them. Its state is in `slurm/state`, the job ids in `slurm/jobs`.
 ///
 /// Both are resumable: a requeued or rerun task skips the trials its shard log (or any log) already has.
+///
+/// Every name and path is single-quoted (`'\''` for an embedded quote) wherever it appears, in `#SBATCH`,
+/// comment and command lines alike (sbatch reads quotes in `#SBATCH` lines as the shell does), and
+/// `refusal()` rejects what quoting cannot make safe: control characters (a newline would end a comment or an
+/// `#SBATCH` line and start a command), and in the output folder the `\` and `%` that sbatch would interpret
+/// in `--output`.
 public struct SlurmScripts: Sendable {
     public var tasks: Int
     public var partition: String?
@@ -42,26 +48,41 @@ public struct SlurmScripts: Sendable {
     public var jobsPath: String { folder + "/jobs" }
     public var nextPath: String { folder + "/next" }
 
+    /// Why these scripts cannot be written safely, in one line naming the field; nil when they can.
+    public func refusal() -> String? {
+        let fields: [(String, String?)] = [("study", study), ("--output", output), ("search-space file", spaceFile),
+                                           ("--layersplit", binary), ("--partition", partition), ("--time", time), ("--mem", mem)]
+        for (field, value) in fields {
+            if let value, let problem = SearchSpace.controlCharacterProblem(value) {
+                return "\(field): \(problem), which cannot go into a Slurm script safely (a newline would end a comment or #SBATCH line and start a command); remove it"
+            }
+        }
+        if let c = output.first(where: { $0 == "\\" || $0 == "%" }) {
+            return "--output: \(output.debugDescription) contains '\(c)', which sbatch would interpret in the logs' --output path; use a folder without it"
+        }
+        return nil
+    }
+
     /// The `#SBATCH` lines every job shares.
     func commonDirectives() -> [String] {
         var lines: [String] = []
-        if let partition { lines.append("#SBATCH --partition=\(partition)") }
-        if let time { lines.append("#SBATCH --time=\(time)") }
-        if let mem { lines.append("#SBATCH --mem=\(mem)") }
+        if let partition { lines.append("#SBATCH --partition=\(quoted(partition))") }
+        if let time { lines.append("#SBATCH --time=\(quoted(time))") }
+        if let mem { lines.append("#SBATCH --mem=\(quoted(mem))") }
         return lines
     }
 
     public var shardsScript: String {
         """
         #!/bin/bash
-        # Written by `layersplit slurm`: one task per shard of one stage of the search \(study).
-        #   sbatch --array=0-\(tasks - 1) \(shardsPath) STAGE
+        # Written by `layersplit slurm`: one task per shard of one stage of the search \(quoted(study)).
+        #   sbatch --array=0-\(tasks - 1) \(quoted(shardsPath)) STAGE
         # (the merge job submits the next stage itself). Rerunning a task skips its finished trials.
         #SBATCH --job-name=\(jobName)
         #SBATCH --array=0-\(tasks - 1)
         #SBATCH --cpus-per-task=\(cpus)
         \(commonDirectives().joined(separator: "\n"))
-        #SBATCH --output=\(folder)/logs/shard-%a-job%A.out
+        #SBATCH --output=\(quoted(folder + "/logs/shard-%a-job%A.out"))
         #SBATCH --open-mode=append
         #SBATCH --requeue
         set -euo pipefail
@@ -74,35 +95,45 @@ public struct SlurmScripts: Sendable {
     public var mergeScript: String {
         """
         #!/bin/bash
-        # Written by `layersplit slurm`: merges the shard logs of the search \(study) after a stage's array and,
+        # Written by `layersplit slurm`: merges the shard logs of the search \(quoted(study)) after a stage's array and,
         # when the strategy has another stage, submits it (its array, then this script again after it).
-        #   sbatch --dependency=afterany:ARRAY_JOB \(mergePath) STAGE
+        #   sbatch --dependency=afterany:ARRAY_JOB \(quoted(mergePath)) STAGE
         #SBATCH --job-name=\(jobName)-merge
         #SBATCH --cpus-per-task=1
         \(commonDirectives().joined(separator: "\n"))
-        #SBATCH --output=\(folder)/logs/merge-job%j.out
+        #SBATCH --output=\(quoted(folder + "/logs/merge-job%j.out"))
         #SBATCH --open-mode=append
         set -uo pipefail
         stage=${1:-0}
         here=\(quoted(folder))
+        # put FILE LINE [append]: replaces $here/FILE atomically (a new file, synced, renamed over the old one, which
+        # is replaced even if it is a symbolic link, never followed), keeping its lines with "append".
+        put() {
+            local tmp="$here/.$1.tmp-$$"
+            rm -f -- "$tmp"
+            { if [ "${3:-}" = append ] && [ -f "$here/$1" ] && [ ! -L "$here/$1" ]; then cat -- "$here/$1"; fi
+              printf '%s\\n' "$2"; } > "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$here/$1"
+        }
         \(quoted(binary)) merge \(quoted(output)) --shards \(tasks) --stage "$stage" --next-file "$here/next"
         status=$?
         case $status in
         0)
-            echo "complete" > "$here/state" ;;
+            put state "complete" ;;
         3)
             read -r next array < "$here/next"
             if ! job=$(sbatch --parsable --array="$array" "$here/shards.sh" "$next"); then
-                echo "failed: stage $next could not be submitted" > "$here/state"; exit 1
+                put state "failed: stage $next could not be submitted"; exit 1
             fi
             job=${job%%;*}
             if ! merge=$(sbatch --parsable --dependency=afterany:"$job" "$here/merge.sh" "$next"); then
-                echo "failed: the merge of stage $next could not be submitted" > "$here/state"; exit 1
+                put state "failed: the merge of stage $next could not be submitted"; exit 1
             fi
-            echo "stage $next: array job $job (tasks $array), merge job ${merge%%;*}" | tee -a "$here/jobs"
-            echo "running stage $next" > "$here/state" ;;
+            line="stage $next: array job $job (tasks $array), merge job ${merge%%;*}"
+            echo "$line"
+            put jobs "$line" append
+            put state "running stage $next" ;;
         *)
-            echo "failed: the merge of stage $stage exited with status $status (see $here/logs/merge-job${SLURM_JOB_ID:-}.out)" > "$here/state"
+            put state "failed: the merge of stage $stage exited with status $status (see $here/logs/merge-job${SLURM_JOB_ID:-}.out)"
             exit "$status" ;;
         esac
         """.replacingOccurrences(of: "\n\n#SBATCH", with: "\n#SBATCH") + "\n"
@@ -113,8 +144,10 @@ public struct SlurmScripts: Sendable {
         return "layersplit-" + String(safe)
     }
 
-    /// Writes both scripts (executable) and the logs folder.
+    /// Writes both scripts (executable) and the logs folder; refuses (see `refusal()`) what cannot be written
+    /// safely.
     public func write() throws {
+        if let refusal = refusal() { throw StudyError(refusal) }
         try FileManager.default.createDirectory(atPath: folder + "/logs", withIntermediateDirectories: true)
         for (path, text) in [(shardsPath, shardsScript), (mergePath, mergeScript)] {
             try StudyRun.writeAtomically(text, to: path)
@@ -122,8 +155,11 @@ public struct SlurmScripts: Sendable {
         }
     }
 
-    /// Single-quoted for the shell.
-    func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    /// Single-quoted for the shell (and for sbatch's reading of `#SBATCH` lines): `it's` → `'it'\''s'`.
+    public func quoted(_ s: String) -> String { Self.quoted(s) }
+
+    /// Single-quoted for the shell: `it's` → `'it'\''s'`.
+    public static func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     /// `0-3`, `0,2,5`: Slurm's array syntax for shard indices.
     public static func arraySpec(_ indices: [Int]) -> String {

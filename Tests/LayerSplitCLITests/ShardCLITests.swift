@@ -258,21 +258,21 @@ final class ShardCLITests: XCTestCase {
                                  "--mem", "4G", "--output", out)
         XCTAssertEqual(r.status, 0, r.text)
         XCTAssertTrue(r.stdout.contains("first: stage 0 (round 1), 16 trials to train, array tasks 0-3"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("sbatch --parsable --array=0-3 \(out)/slurm/shards.sh 0"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("sbatch --parsable --array=0-3 '\(out)/slurm/shards.sh' 0"), r.stdout)
         let shards = try String(contentsOfFile: out + "/slurm/shards.sh", encoding: .utf8)
-        for line in ["#SBATCH --array=0-3", "#SBATCH --cpus-per-task=2", "#SBATCH --partition=short", "#SBATCH --time=1:30:00",
-                     "#SBATCH --mem=4G", "#SBATCH --requeue", "--shard \"${SLURM_ARRAY_TASK_ID}/4\"", "--threads 2", "'\(space)'"] {
+        for line in ["#SBATCH --array=0-3", "#SBATCH --cpus-per-task=2", "#SBATCH --partition='short'", "#SBATCH --time='1:30:00'",
+                     "#SBATCH --mem='4G'", "#SBATCH --requeue", "--shard \"${SLURM_ARRAY_TASK_ID}/4\"", "--threads 2", "'\(space)'"] {
             XCTAssertTrue(shards.contains(line), "'\(line)' not in:\n\(shards)")
         }
         let merge = try String(contentsOfFile: out + "/slurm/merge.sh", encoding: .utf8)
-        for line in ["#SBATCH --partition=short", "merge '\(out)' --shards 4 --stage \"$stage\"", "--dependency=afterany:"] {
+        for line in ["#SBATCH --partition='short'", "merge '\(out)' --shards 4 --stage \"$stage\"", "--dependency=afterany:"] {
             XCTAssertTrue(merge.contains(line), "'\(line)' not in:\n\(merge)")
         }
         XCTAssertEqual(try T.run(URL(fileURLWithPath: "/bin/bash"), ["-n", out + "/slurm/shards.sh"]).status, 0, "shards.sh parses")
         XCTAssertEqual(try T.run(URL(fileURLWithPath: "/bin/bash"), ["-n", out + "/slurm/merge.sh"]).status, 0, "merge.sh parses")
 
-        for (option, value, fragment) in [("--tasks", "0", "--tasks must be at least 1"), ("--time", "soon", "--time 'soon'"),
-                                          ("--mem", "lots", "--mem 'lots'"), ("--cpus", "0", "--cpus must be at least 1")] {
+        for (option, value, fragment) in [("--tasks", "0", "--tasks must be from 1 to 10000"), ("--time", "soon", "--time 'soon'"),
+                                          ("--mem", "lots", "--mem 'lots'"), ("--cpus", "0", "--cpus must be from 1 to 1024")] {
             var args = ["slurm", space, "--tasks", "2", "--output", out]
             if option == "--tasks" { args[3] = value } else { args += [option, value] }
             let bad = try T.run(try T.binary(), args)
