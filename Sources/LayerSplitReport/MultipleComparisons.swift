@@ -30,7 +30,7 @@ public enum MultipleComparisons {
         return "Multiple comparisons: \(k) paired comparisons at \(PairedDifference.percent(level)) here, so about "
             + String(format: "%.1f", alpha * Double(k))
             + " \"better\"/\"worse\" verdicts are expected by chance even if no mask differed; \(claims) of \(k) read better or worse, "
-            + "\(holm) survive Holm–Bonferroni (family-wise \(PairedDifference.percent(alpha))); the Bonferroni-adjusted level is "
+            + "\(holm) \(holm == 1 ? "survives" : "survive") Holm–Bonferroni (family-wise \(PairedDifference.percent(alpha))); the Bonferroni-adjusted level is "
             + String(format: "%.2f%%", bonferroni * 100) + ".\n"
     }
 }

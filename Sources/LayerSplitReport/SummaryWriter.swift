@@ -59,7 +59,9 @@ public enum SummaryWriter {
                 } else if let d = a.difference {
                     s += "`\(a.cheapest.mask)` | \(formatCount(a.cheapest.counts.stored)) | \(d.cellText()) | \(a.seedsToSeparate.map { "\($0)" } ?? "") |\n"
                 } else {
-                    s += "itself (no cheaper mask is indistinguishable) | | | |\n"
+                    s += "itself: \(a.whyItself) | | "
+                        + (a.runnerUp.flatMap { r in a.runnerUpDifference.map { "most accurate cheaper, `\(r.mask)` (\(formatCount(r.counts.stored))): \($0.cellText())" } } ?? "")
+                        + " | |\n"
                 }
             } else {
                 s += "| \(b) | \(limit) | none fits | | | | | | |\n"
