@@ -59,9 +59,10 @@ public enum SummaryWriter {
                 } else if let d = a.difference {
                     s += "`\(a.cheapest.mask)` | \(formatCount(a.cheapest.counts.stored)) | \(d.cellText()) | \(a.seedsToSeparate.map { "\($0)" } ?? "") |\n"
                 } else {
-                    s += "itself: \(a.whyItself) | | "
-                        + (a.runnerUp.flatMap { r in a.runnerUpDifference.map { "most accurate cheaper, `\(r.mask)` (\(formatCount(r.counts.stored))): \($0.cellText())" } } ?? "")
-                        + " | |\n"
+                    let runnerUp = a.runnerUp.flatMap { r in
+                        a.runnerUpDifference.map { "most accurate cheaper, `\(r.mask)` (\(formatCount(r.counts.stored))): \($0.cellText())" }
+                    }
+                    s += "itself: \(a.whyItself) | | \(runnerUp ?? "") | |\n"
                 }
             } else {
                 s += "| \(b) | \(limit) | none fits | | | | | | |\n"
