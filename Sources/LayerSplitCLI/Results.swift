@@ -36,10 +36,13 @@ extension LayerSplitCommand {
                 if json { print(TableWriter.frontJSON(report), terminator: ""); return }
                 print("front of \(report.study): \(report.front.count) of \(report.candidates.count) candidates")
                 print("mask".padding(toLength: 12, withPad: " ", startingAt: 0) + "family".padding(toLength: 22, withPad: " ", startingAt: 0)
-                      + "params".padding(toLength: 10, withPad: " ", startingAt: 0) + "mean acc   std    vs previous (paired)")
+                      + "params".padding(toLength: 10, withPad: " ", startingAt: 0) + "mean acc   std    vs previous (paired, points; 95% CI; verdict)")
                 for (k, i) in report.front.enumerated() {
                     let c = report.candidates[i]
-                    let d = report.neighbourDifferences[k].map { String(format: "%+.2f ± %.2f pts, wins %d/%d", $0.mean * 100, $0.std * 100, $0.winsB, $0.seeds) } ?? ""
+                    let d = report.neighbourDifferences[k].map {
+                        String(format: "%+.2f ± %.2f pts, wins %d/%d", $0.mean * 100, $0.std * 100, $0.winsB, $0.seeds)
+                            + ($0.interval() == nil ? "; \($0.verdict)" : "; CI \($0.intervalText()); \($0.verdict)")
+                    } ?? ""
                     print(c.mask.description.padding(toLength: 12, withPad: " ", startingAt: 0)
                           + c.family.padding(toLength: 22, withPad: " ", startingAt: 0)
                           + formatCount(c.counts.stored).padding(toLength: 10, withPad: " ", startingAt: 0)
@@ -67,11 +70,11 @@ extension LayerSplitCommand {
             try reportingErrors {
                 let b = try budgetValue()
                 let report = try StudyRun.report(fromLog: try runLogPath(folder))
-                guard let c = report.best(under: b) else {
+                guard let answer = report.answer(under: b) else {
                     let smallest = report.candidates.map(\.counts.stored).min()
                     throw StudyError("no mask of \(folder) fits \(b)" + (smallest.map { ": the smallest trained mask stores \(formatCount($0)) (\($0)) parameters" } ?? ": the run has no finished candidates"))
                 }
-                print("\(c.mask)  \(c.family)  \(formatCount(c.counts.stored)) params (\(c.counts.stored))  mean accuracy \(String(format: "%.4f ± %.4f", c.meanAccuracy, c.stdAccuracy)) over \(c.trials.count) seed(s)")
+                for line in answer.lines { print(line) }
             }
         }
     }

@@ -1,8 +1,9 @@
 import Foundation
+import LayerSplitEngine
 import LayerSplitSearch
 
 /// `front.svg`: every candidate as a point (colour by family, error bar ±1 std over seeds), the Pareto front as
-/// a staircase, labelled axes. Plain SVG 1.1 that browsers and Inkscape open; no dependencies.
+/// a staircase whose rises the seeds cannot tell from noise are dashed with hollow points, labelled axes. Plain SVG 1.1 that browsers and Inkscape open; no dependencies.
 public enum FrontPlot {
     static let colours: [String: String] = [
         "all-shared": "#222222", "bottom-k": "#1f77b4", "top-k": "#ff7f0e", "all-specific": "#d62728",
@@ -40,17 +41,34 @@ public enum FrontPlot {
         out += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 15))\" text-anchor=\"middle\">stored parameters (floats: shared + tasks × specific + heads)</text>\n"
         out += "<text transform=\"translate(20 \(f(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">mean accuracy over tasks (%), ±1 std over seeds</text>\n"
 
-        // The front as a staircase: accuracy holds until the next front point's size.
+        // The front as a staircase: accuracy holds until the next front point's size. A rise the seeds cannot
+        // tell from noise (its paired 95% interval contains 0, or one seed) is dashed and its point hollow.
         let front = r.front.map { r.candidates[$0] }
+        var uncertain = Set<SharingMask>()
+        for (k, c) in front.enumerated() where k > 0 {
+            if let d = r.neighbourDifferences[k], d.verdict != .better { uncertain.insert(c.mask) }
+        }
         if !front.isEmpty {
-            var d = "M \(f(px(Double(front[0].counts.stored)))) \(f(py(front[0].meanAccuracy * 100)))"
-            for c in front.dropFirst() {
-                d += " H \(f(px(Double(c.counts.stored)))) V \(f(py(c.meanAccuracy * 100)))"
+            var solid = "M \(f(px(Double(front[0].counts.stored)))) \(f(py(front[0].meanAccuracy * 100)))"
+            var dashed = ""
+            for (prev, c) in zip(front, front.dropFirst()) {
+                let x = f(px(Double(c.counts.stored))), y0 = f(py(prev.meanAccuracy * 100)), y1 = f(py(c.meanAccuracy * 100))
+                solid += " H \(x)"
+                if uncertain.contains(c.mask) {
+                    dashed += " M \(x) \(y0) V \(y1)"
+                    solid += " M \(x) \(y1)"
+                } else {
+                    solid += " V \(y1)"
+                }
             }
-            d += " H \(f(left + pw))"
-            out += "<path d=\"\(d)\" fill=\"none\" stroke=\"#2b8a3e\" stroke-width=\"2\" opacity=\"0.8\"/>\n"
+            solid += " H \(f(left + pw))"
+            out += "<path d=\"\(solid)\" fill=\"none\" stroke=\"#2b8a3e\" stroke-width=\"2\" opacity=\"0.8\"/>\n"
+            if !dashed.isEmpty {
+                out += "<path d=\"\(dashed.dropFirst())\" fill=\"none\" stroke=\"#2b8a3e\" stroke-width=\"2\" stroke-dasharray=\"5 4\" opacity=\"0.8\"/>\n"
+            }
         }
         let onFront = Set(front.map(\.mask))
+        let steps = Dictionary(uniqueKeysWithValues: front.enumerated().compactMap { k, c in r.neighbourDifferences[k].map { (c.mask, $0) } })
         for c in pts {
             let x = px(Double(c.counts.stored)), y = py(c.meanAccuracy * 100)
             let colour = colours[MaskFamily.of(c.mask).rawValue] ?? "#9a9a9a"
@@ -58,7 +76,9 @@ public enum FrontPlot {
                 out += "<line x1=\"\(f(x))\" y1=\"\(f(py((c.meanAccuracy - c.stdAccuracy) * 100)))\" x2=\"\(f(x))\" y2=\"\(f(py((c.meanAccuracy + c.stdAccuracy) * 100)))\" stroke=\"\(colour)\" opacity=\"0.6\"/>\n"
             }
             let ring = onFront.contains(c.mask) ? " stroke=\"#2b8a3e\" stroke-width=\"2\"" : ""
-            out += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"4.5\" fill=\"\(colour)\"\(ring)><title>\(c.mask) (\(c.family)): \(String(format: "%.2f", c.meanAccuracy * 100))% ± \(String(format: "%.2f", c.stdAccuracy * 100)), \(formatCount(c.counts.stored)) params</title></circle>\n"
+            let fill = uncertain.contains(c.mask) ? "white\" stroke=\"\(colour)\" stroke-width=\"2.5" : colour
+            let step = steps[c.mask].map { ", vs previous front point " + escape($0.cellText()) } ?? ""
+            out += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"4.5\" fill=\"\(fill)\"\(uncertain.contains(c.mask) ? "" : ring)><title>\(c.mask) (\(c.family)): \(String(format: "%.2f", c.meanAccuracy * 100))% ± \(String(format: "%.2f", c.stdAccuracy * 100)), \(formatCount(c.counts.stored)) params\(step)</title></circle>\n"
             if onFront.contains(c.mask) {
                 out += "<text x=\"\(f(x + 6))\" y=\"\(f(y - 6))\" font-size=\"10\" fill=\"#333\">\(c.mask)</text>\n"
             }
@@ -75,6 +95,14 @@ public enum FrontPlot {
         }
         out += "<line x1=\"\(f(left + pw + 12))\" y1=\"\(f(ly))\" x2=\"\(f(left + pw + 28))\" y2=\"\(f(ly))\" stroke=\"#2b8a3e\" stroke-width=\"2\"/>"
         out += "<text x=\"\(f(left + pw + 32))\" y=\"\(f(ly + 4))\">Pareto front</text>\n"
+        if !uncertain.isEmpty {
+            ly += 20
+            out += "<line x1=\"\(f(left + pw + 12))\" y1=\"\(f(ly))\" x2=\"\(f(left + pw + 28))\" y2=\"\(f(ly))\" stroke=\"#2b8a3e\" stroke-width=\"2\" stroke-dasharray=\"5 4\"/>"
+            out += "<circle cx=\"\(f(left + pw + 20))\" cy=\"\(f(ly))\" r=\"4.5\" fill=\"white\" stroke=\"#555\" stroke-width=\"2.5\"/>"
+            out += "<text x=\"\(f(left + pw + 32))\" y=\"\(f(ly + 4))\">step within noise</text>\n"
+            out += "<text x=\"\(f(left + pw + 32))\" y=\"\(f(ly + 18))\" font-size=\"10\" fill=\"#555\">(paired 95% CI contains 0,</text>\n"
+            out += "<text x=\"\(f(left + pw + 32))\" y=\"\(f(ly + 30))\" font-size=\"10\" fill=\"#555\">or one seed)</text>\n"
+        }
         return out + "</svg>\n"
     }
 

@@ -12,15 +12,19 @@ public enum TableWriter {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The front, by stored parameters, with the paired difference to the previous front point.
+    /// The front, by stored parameters, with the paired difference to the previous front point (fractions):
+    /// its mean, std, wins and losses, its 95% interval (`delta_ci_low`, `delta_ci_high`, empty with one seed)
+    /// and `verdict` (`better`, `indistinguishable`, `worse`, `one-seed`, `no-seeds`).
     public static func frontCSV(_ r: FrontReport) -> String {
-        var lines = [header(r) + ",delta_vs_previous,delta_std,wins,losses"]
+        var lines = [header(r) + ",delta_vs_previous,delta_std,wins,losses,delta_ci_low,delta_ci_high,verdict"]
         for (k, i) in r.front.enumerated() {
             var line = row(r.candidates[i], r)
             if let d = r.neighbourDifferences[k] {
-                line += "," + [fmt(d.mean), fmt(d.std), String(d.winsB), String(d.winsA)].joined(separator: ",")
+                let ci = d.interval()
+                line += "," + [fmt(d.mean), fmt(d.std), String(d.winsB), String(d.winsA),
+                               ci.map { fmt($0.lowerBound) } ?? "", ci.map { fmt($0.upperBound) } ?? "", d.verdict.rawValue].joined(separator: ",")
             } else {
-                line += ",,,,"
+                line += ",,,,,,,"
             }
             lines.append(line)
         }
@@ -43,7 +47,7 @@ public enum TableWriter {
     }
 
     /// The front as JSON: study, task names, and for each front point its mask, family, counts, accuracies and
-    /// the paired comparison with the previous point.
+    /// the paired comparison with the previous point (with its 95% interval and verdict).
     public static func frontJSON(_ r: FrontReport) -> String {
         struct Point: Encodable {
             var mask: String, family: String, steps: Int
@@ -51,11 +55,19 @@ public enum TableWriter {
             var mean_accuracy: Double, std_accuracy: Double, task_accuracy: [Double], seeds: [UInt64]
             var vs_previous: Diff?
         }
-        struct Diff: Encodable { var mean: Double, std: Double, wins: Int, losses: Int, ties: Int, seeds: Int }
+        struct Diff: Encodable {
+            var mean: Double, std: Double, wins: Int, losses: Int, ties: Int, seeds: Int
+            /// The interval's level and bounds (nil with one seed) and the verdict.
+            var level: Double, ci_low: Double?, ci_high: Double?, verdict: String
+        }
         struct Doc: Encodable { var study: String, tasks: [String], all_shared_params: Int, front: [Point] }
         let points = r.front.enumerated().map { k, i -> Point in
             let c = r.candidates[i]
-            let d = r.neighbourDifferences[k].map { Diff(mean: $0.mean, std: $0.std, wins: $0.winsB, losses: $0.winsA, ties: $0.ties, seeds: $0.seeds) }
+            let d = r.neighbourDifferences[k].map {
+                Diff(mean: $0.mean, std: $0.std, wins: $0.winsB, losses: $0.winsA, ties: $0.ties, seeds: $0.seeds,
+                     level: PairedDifference.level, ci_low: $0.interval()?.lowerBound, ci_high: $0.interval()?.upperBound,
+                     verdict: $0.verdict.rawValue)
+            }
             return Point(mask: c.mask.description, family: c.family, steps: c.steps, stored_params: c.counts.stored,
                          shared_params: c.counts.shared, specific_params: c.counts.specific, head_params: c.counts.heads,
                          mean_accuracy: c.meanAccuracy, std_accuracy: c.stdAccuracy, task_accuracy: c.taskAccuracy,

@@ -53,28 +53,42 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("none fits") == false)
     }
 
+    /// `report()` with four seeds (seed 2 repeats seed 0, seed 3 seed 1): enough to choose on half and score
+    /// on the other half.
+    func report4() throws -> FrontReport {
+        FrontReport(study: "demo", taskNames: ["a", "b"], candidates: [
+            try candidate("SS", stored: 100, acc: [0.70, 0.72, 0.70, 0.72]),
+            try candidate("TS", stored: 150, acc: [0.80, 0.81, 0.80, 0.81]),
+            try candidate("ST", stored: 150, acc: [0.75, 0.76, 0.75, 0.76]),
+            try candidate("TT", stored: 200, acc: [0.79, 0.80, 0.79, 0.80]),
+            try candidate("AA", stored: 120, acc: [0.99, 0.99, 0.99, 0.99], state: .diverged),
+        ], allSharedCount: 100)
+    }
+
     func testComparisonsPairMatchedBudgetsAndExactMatches() throws {
-        let c = Comparisons(try report())
+        let c = Comparisons(try report4())
         XCTAssertEqual(c.allShared?.mask.description, "SS")
         XCTAssertEqual(c.independent?.mask.description, "TT")
         // TS (bottom-1) and ST (top-1) store the same 150 parameters: one matched budget, one exact match.
-        XCTAssertEqual(c.matchedBudgets.count, 1, "the 200-parameter budget admits the same pair again")
+        XCTAssertEqual(c.matchedBudgets.count, 1, "the 200-parameter budget admits no bottom-k or top-k mask within 5%")
         let m = try XCTUnwrap(c.matchedBudgets.first)
         XCTAssertEqual([m.limit], [150])
         XCTAssertEqual([m.bottom?.mask.description, m.top?.mask.description], ["TS", "ST"])
         XCTAssertEqual(try XCTUnwrap(m.difference).mean, 0.05, accuracy: 1e-9, "bottom − top")
+        XCTAssertEqual(try XCTUnwrap(m.difference).seeds, 2, "scored on seeds 1 and 3")
         XCTAssertEqual(c.exactMatches.count, 1)
         let p = try XCTUnwrap(c.exactMatches.first)
         XCTAssertEqual([p.b.mask.description, p.a.mask.description], ["TS", "ST"], "b is the lower placement")
-        XCTAssertEqual([p.difference.winsB, p.difference.seeds], [2, 2])
-        let ts = try XCTUnwrap(try report().candidates.first { $0.mask.description == "TS" })
+        XCTAssertEqual([p.difference.winsB, p.difference.seeds], [4, 4])
+        let ts = try XCTUnwrap(try report4().candidates.first { $0.mask.description == "TS" })
         XCTAssertEqual(try XCTUnwrap(Comparisons.against(c.independent, ts)).mean, 0.01, accuracy: 1e-9)
         XCTAssertNil(Comparisons.against(c.independent, try XCTUnwrap(c.independent)), "no row against itself")
 
-        let md = SummaryWriter.markdown(try report(), provenance: .init(command: "x", wallSeconds: 1, machine: "m", trainingSteps: 1))
-        XCTAssertTrue(md.contains("| `TS` | bottom-1 | 150 | 1.50 | 80.50 | 0.71 | +9.50 ± 0.71 (2/2) | +1.00 ± 0.00 (2/2) |"), md)
-        XCTAssertTrue(md.contains("| 150 | `TS` 80.50 | `ST` 75.50 | +5.00 ± 0.00 (2/2) |"), md)
-        XCTAssertTrue(md.contains("| 150 (150) | `TS` 80.50 | `ST` 75.50 | +5.00 ± 0.00 (2/2) |"), md)
+        let md = SummaryWriter.markdown(try report4(), provenance: .init(command: "x", wallSeconds: 1, machine: "m", trainingSteps: 1))
+        XCTAssertTrue(md.contains("| `TS` | bottom-1 | 150 | 1.50 | 80.50 | 0.58 | +9.50 ± 0.58 (4/4), 95% CI [+8.58, +10.42]: better | +1.00 ± 0.00 (4/4), 95% CI [+1.00, +1.00]: better |"), md)
+        XCTAssertTrue(md.contains("| 150 | `TS` (150) 81.00 | `ST` (150) 76.00 | +5.00 ± 0.00 (2/2), 95% CI [+5.00, +5.00]: better |"), md)
+        XCTAssertTrue(md.contains("| 150 (150) | `TS` 80.50 | `ST` 75.50 | +5.00 ± 0.00 (4/4), 95% CI [+5.00, +5.00]: better |"), md)
+        XCTAssertTrue(md.contains("Multiple comparisons: 6 paired comparisons at 95% here"), md)
     }
 
     func testNoExactMatchesIsSaid() throws {
