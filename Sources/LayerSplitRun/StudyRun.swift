@@ -39,6 +39,12 @@ public final class StudyRun {
         tasks = try space.data.load(seed: 0)
         guard let first = tasks.first else { throw StudyError("\(space.file): the data section gives no tasks") }
         modelSpec = space.modelSpec(inputShape: first.train.shape, classes: tasks.map(\.train.classes))
+        // Parsing checked memory with the input shape a synthetic suite declares (or a lower bound); now the
+        // data's real shape is known.
+        let memory = space.trialMemory(inputShape: first.train.shape, classes: tasks.map(\.train.classes))
+        if memory.bytes > SpecLimits.physicalMemory {
+            throw DataError.spec(file: space.file, line: nil, field: "model.units", problem: memory.refusal)
+        }
         do {
             try modelSpec.validate()
             domain = SearchDomain(allowed: space.allowed, budget: space.budget, parameters: try ParameterModel(spec: modelSpec))

@@ -200,21 +200,30 @@ final class Journal {
     // MARK: - Writing
 
     /// Creates a new journal holding `header` (fsynced, with its folder). Throws `.exists` if there is one.
+    ///
+    /// The journal appears at `path` whole: the header is written to a temporary file, which is then
+    /// hard-linked into place (`link` fails if `path` exists, so two creators cannot both win). A writer killed
+    /// at any moment leaves either no journal or one with its complete header, never an empty file that no
+    /// later run could open. The lock is taken before the link, so the new journal is never seen unlocked.
     static func create(_ path: String, header: JournalHeader) throws -> Journal {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        let temp = AtomicFile.temporaryPath(for: path)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {
-            let code = errno
-            throw StoreError(code == EEXIST ? .exists : .writeFailed, file: path, "cannot create the journal: \(String(cString: strerror(code)))")
+            throw StoreError(.writeFailed, file: path, "cannot create the journal: \(String(cString: strerror(errno)))")
         }
         let journal = Journal(path: path, fd: fd, size: 0)
+        defer { unlink(temp) }
         do {
             try journal.lockExclusively()
             try journal.append(.header(header))
             try journal.sync()
+            guard link(temp, path) == 0 else {
+                let code = errno
+                throw StoreError(code == EEXIST ? .exists : .writeFailed, file: path, "cannot create the journal: \(String(cString: strerror(code)))")
+            }
             AtomicFile.fsyncFolder(of: path)
         } catch {
             journal.closeQuietly()
-            unlink(path)
             throw error
         }
         return journal

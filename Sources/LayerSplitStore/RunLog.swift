@@ -297,9 +297,14 @@ public final class RunLog: TrialStorage {
     /// Opens the journal for writing, creating it (and naming it in a new snapshot) when there is none.
     private func openJournal() throws {
         guard journal == nil else { return }
-        // Holding the journal's lock makes this process the log's one writer: any temporary snapshot beside
-        // the log was left by a writer that was killed.
-        defer { if journal != nil { AtomicFile.removeTemporaries(of: path) } }
+        // Holding the journal's lock makes this process the log's one writer: any temporary snapshot or
+        // journal beside the log was left by a writer that was killed.
+        defer {
+            if journal != nil {
+                AtomicFile.removeTemporaries(of: path)
+                AtomicFile.removeTemporaries(of: journalPath)
+            }
+        }
         if let _ = journalID {
             journal = try Journal.openForAppend(journalPath, validSize: journalSize)
             return
