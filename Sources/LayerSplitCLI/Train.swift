@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LayerSplitData
 import LayerSplitEngine
+import LayerSplitRun
 import LayerSplitStore
 
 extension LayerSplitCommand {
@@ -23,6 +24,9 @@ extension LayerSplitCommand {
         @Option(name: .customLong("init"),
                 help: "Start from pretrained weights (a weights file from `layersplit pretrain`): task-specific copies start from the shared weights.")
         var initWeights: String?
+
+        @Option(name: .shortAndLong, help: "Write the trained model to this weights file (h5py, PyTorch via scripts/h5_to_torch.py; 'layersplit predict' uses it).")
+        var output: String?
 
         func run() throws {
             engine.apply()
@@ -57,6 +61,14 @@ extension LayerSplitCommand {
             let accs = eval.accuracy.map { String(format: "%.3f", $0) }.joined(separator: " ")
             print(String(format: "mask %@  params %d  test accuracy per task [%@]  mean %.4f  (%.1fs)",
                          mask.description, counts.stored, accs, eval.meanAccuracy, Date().timeIntervalSince(start)))
+            if let output {
+                // The synthetic suite is used as generated (not normalised): the identity normalisation.
+                try TrainedModelFile.write(model, to: output, seed: engine.seed, steps: steps, accuracy: eval.accuracy,
+                                           normalization: data.map { _ in InputNormalization(scale: 1, shift: 0) },
+                                           attributes: ["evaluation": "test", "data": "synthetic multi-domain, \(recipe.tasks) tasks, seed \(engine.seed)",
+                                                        "task_names": TrainedModelFile.taskNamesJSON(data.map(\.name))])
+                if !quiet { print("wrote \(output)") }
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ public struct RunFolder {
 
     /// What a run writes at the top of the folder, set aside by `--force`.
     static let runFiles = ["log.h5", "log.journal", "candidates.csv", "front.csv", "front.json", "front.svg",
-                           "summary.md", "pretrained", "checkpoints", "shards", "slurm"]
+                           "summary.md", "pretrained", "checkpoints", "models", "shards", "slurm"]
 
     /// Removes temporary files left by writers that are gone, in the folder and its subfolders. With
     /// `owned` (the caller holds the folder exclusively) every temporary file is stale.

@@ -14,6 +14,9 @@ import Yams
 public struct SearchSpace: Sendable {
     public enum StrategyKind: String, Sendable, CaseIterable { case exhaustive, families, greedy, random, list }
     public enum Split: String, Sendable, CaseIterable { case validation, test }
+    /// Which trained models a search keeps in `OUTPUT/models/` (`training.keep`): those of the masks on the
+    /// front (every seed), every fully trained trial's, or none.
+    public enum KeepModels: String, Sendable, CaseIterable { case front, all, none }
 
     public struct Pretrain: Sendable, Hashable {
         /// Start every seed from this weights file instead of pretraining.
@@ -41,6 +44,8 @@ public struct SearchSpace: Sendable {
     public var halving: SuccessiveHalving?
     public var training: TrainingRecipe
     public var evalEvery: Int
+    /// `training.keep`: which trials' final weights stay in `OUTPUT/models/` (see `FolderModels`).
+    public var keep: KeepModels = .front
     public var pretrain: Pretrain
     public var evaluation: Split
     public var seeds: [UInt64]
@@ -55,8 +60,8 @@ public struct SearchSpace: Sendable {
     static let strategyKeys = ["name", "count", "masks", "successive_halving"]
     static let halvingKeys = ["min_steps", "eta"]
     static let trainingKeys = ["steps", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-                               "step_every", "gamma", "warmup", "eval_every"]
-    static let pretrainKeys = ["init"] + trainingKeys.filter { $0 != "eval_every" }
+                               "step_every", "gamma", "warmup", "eval_every", "keep"]
+    static let pretrainKeys = ["init"] + trainingKeys.filter { $0 != "eval_every" && $0 != "keep" }
 
     /// Reads and validates the search space at `path`.
     public static func load(_ path: String) throws -> SearchSpace {
@@ -203,7 +208,16 @@ public struct SearchSpace: Sendable {
         // Training.
         var recipe = TrainingRecipe()
         evalEvery = 0
-        if let f = fields["training"] { recipe = try Self.recipe(f, into: recipe, evalEvery: &evalEvery) }
+        if let f = fields["training"] {
+            recipe = try Self.recipe(f, into: recipe, evalEvery: &evalEvery)
+            if let k = try f.mapping(allowed: Self.trainingKeys).first(where: { $0.key == "keep" }) {
+                let t = try k.field.string()
+                guard let value = KeepModels(rawValue: t) else {
+                    throw k.field.error("unknown value '\(t)'; use front (the models of the masks on the front), all or none")
+                }
+                keep = value
+            }
+        }
         training = recipe
         if evalEvery == 0 { evalEvery = max(recipe.steps / 10, 1) }
         if let h = halving, h.minSteps >= recipe.steps {
@@ -265,6 +279,15 @@ public struct SearchSpace: Sendable {
         if memory.bytes > SpecLimits.physicalMemory {
             throw unitsField.error(memory.refusal)
         }
+    }
+
+    /// The `training.keep` setting of a search space's text (as a run log stores it), without parsing the rest
+    /// (whose data paths may no longer resolve); `.front` when absent or unreadable.
+    public static func keepSetting(inText text: String) -> KeepModels {
+        guard let root = try? Yams.compose(yaml: text), case .mapping(let m) = root,
+              let training = m[Node("training")], case .mapping(let t) = training,
+              let value = t[Node("keep")]?.string else { return .front }
+        return KeepModels(rawValue: value) ?? .front
     }
 
     /// Whether `self` is the study of `earlier` with seeds added and nothing else changed (comments and layout

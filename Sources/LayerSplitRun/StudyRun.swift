@@ -132,6 +132,13 @@ public final class StudyRun {
             evaluation: evaluationSets, pretrained: { [unowned self] in try self.pretrained(seed: $0) },
             checkpoints: halving == nil ? nil : FolderCheckpoints(folder: RunFolder(output).checkpointsFolder,
                                                                   provenance: { [space] in space.trainingProvenance(seed: $0) }))
+        if space.keep != .none {
+            runner.models = FolderModels(
+                folder: FolderModels.folder(of: output),
+                attributes: ["search_space_hash": space.hash, "study": space.study, "evaluation": space.evaluation.rawValue,
+                             "task_names": TrainedModelFile.taskNamesJSON(taskNames)],
+                normalization: { [unowned self] in try FolderModels.inputNormalization(space: self.space, tasks: self.tasks) })
+        }
         let study = Study(strategy: strategy ?? self.strategy(), seeds: space.seeds, steps: space.training.steps,
                           halving: halving, storage: storage, runner: runner)
         study.observer = observer
@@ -158,6 +165,9 @@ public final class StudyRun {
         }
         let log = try openLog()
         defer { try? log.close() }
+        // A model file whose trial the log lacks was written by a run killed before it logged the trial.
+        let staleModels = FolderModels.removeStale(in: FolderModels.folder(of: output), logged: Set(log.trialsInOrder.map(\.key)))
+        if !staleModels.isEmpty { say?("removed \(staleModels.count) model file(s) of trials an earlier, killed run did not log") }
         do {
             let outcome = try makeStudy(storage: log).optimize()
             let seconds = Date().timeIntervalSince(started)
@@ -173,6 +183,8 @@ public final class StudyRun {
                 for path in pretrainedWritten { unlink(path) }
                 rmdir(folder.pretrainedFolder)
                 rmdir(folder.checkpointsFolder)
+                for (_, path) in FolderModels.files(in: FolderModels.folder(of: output)) { unlink(path) }
+                rmdir(FolderModels.folder(of: output))
                 if !lockExisted { unlink(folder.lockPath) }
                 if createdFolder { rmdir(folder.path) }
             }
@@ -277,6 +289,9 @@ public final class StudyRun {
                     + (space.halving.map { " with successive halving (min_steps \($0.minSteps), eta \($0.eta))" } ?? ""),
                     "training: \(space.training.steps) steps, batch \(space.training.batchSize) per task, \(space.training.optimizer.rawValue) lr \(space.training.learningRate), \(space.training.schedule.rawValue) schedule; evaluation on the \(space.evaluation.rawValue) split; seeds \(space.seeds.map(String.init).joined(separator: ", "))"])
         try Self.writeReportFiles(report, provenance: provenance, to: output)
+        // The run is complete: `training.keep: front` keeps the models of the front's masks only.
+        FolderModels.prune(in: FolderModels.folder(of: output), keep: space.keep,
+                           frontTrials: report.front.flatMap { report.candidates[$0].trials.map(\.key) })
     }
 
     /// The five report files of `report` in `folder`, each replaced atomically.

@@ -30,6 +30,8 @@ public final class TrainingTrialRunner: TrialRunner {
     public let checkpoints: TrialCheckpoints?
     /// Trials shorter than this are checkpointed at their end, so that successive halving can continue them.
     public let fullSteps: Int
+    /// Where the final weights of fully trained trials go (`training.keep`); nil keeps none.
+    public var models: TrialModels?
     private lazy var evalBatches = Batcher.evaluationBatches(evaluation, batchSize: 256)
 
     public init(spec: ModelSpec, recipe: TrainingRecipe, evalEvery: Int, train: [LabeledSet], evaluation: [LabeledSet],
@@ -92,6 +94,8 @@ public final class TrainingTrialRunner: TrialRunner {
         if key.steps < fullSteps, let checkpoints {
             try checkpoints.save(key, model: model, trainer: trainer)
         }
+        // Before the study logs the trial: a model file never outlives a run without its trial in the log.
+        if key.steps == fullSteps, let models { try models.save(key, model: model, accuracy: final.accuracy) }
         return result(.done, final)
     }
 }

@@ -156,11 +156,12 @@ final class RunFolderCLITests: CLITestCase {
         try XCTSkipIf(getuid() != 0, "mounting a small tmpfs needs root")
         let mount = path("small")
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let m = try ProcessRunner.run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=160k", "tmpfs", mount])
+        let m = try ProcessRunner.run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=320k", "tmpfs", mount])
         try XCTSkipIf(m.status != 0, "cannot mount a tmpfs here: \(m.stderr)")
         defer { _ = try? ProcessRunner.run(URL(fileURLWithPath: "/bin/umount"), [mount]) }
-        // Fill most of it, so that the run fails part-way (pretrained weights, the journal or the snapshot).
-        try Data(repeating: 0, count: 130_000).write(to: URL(fileURLWithPath: mount + "/ballast"))
+        // Fill most of it, so that the run fails part-way (pretrained weights, a trained model, the journal or
+        // the snapshot). Room for the whole run, its trained models included, once the ballast goes.
+        try Data(repeating: 0, count: 290_000).write(to: URL(fileURLWithPath: mount + "/ballast"))
         let out = mount + "/run"
         let s = try space(steps: 20, pretrain: "{steps: 20}")
         for attempt in 0..<2 {
