@@ -1,11 +1,14 @@
-"""LayerSplit's HDF5 weights layout from Python (h5py + PyTorch): the other side of docs/FORMATS.md.
+"""LayerSplit's weights files (docs/FORMATS.md, `layersplit-weights`) from Python: h5py, numpy and PyTorch.
 
-    import layersplit_h5 as lh
-    desc, mask, tensors, attrs = lh.read_weights("weights.h5")      # numpy arrays, PyTorch layouts
-    net = lh.build_model(desc, mask)                               # a torch.nn.Module equal to LayerSplit's
-    net.load_state_dict(lh.to_state_dict(tensors), strict=False)   # (BatchNorm's num_batches_tracked is not stored)
-    logits = net(x_nchw, rows_per_task)                            # one logits tensor per task
-    lh.write_weights("out.h5", desc, mask, lh.from_state_dict(net.state_dict()))
+    import layersplit as ls
+    w = ls.load_weights("weights.h5")            # w.tensors {key: float32 array}, w.model, w.mask, w.attrs
+    net = ls.to_torch("weights.h5")              # a torch.nn.Module equal to LayerSplit's model (eval mode)
+    logits = net(x_nchw, rows_per_task)          # one logits tensor per task (rows task after task)
+    logits_t1 = net(x_nchw, task=1)              # every row through task 1's path
+    ls.from_torch(net.state_dict(), net, "out.h5")   # back to a weights file
+
+Lower level (kept for scripts/layersplit_h5.py's users): read_weights, write_weights, build_model,
+to_state_dict, from_state_dict, reference_to_layersplit, parse_unit.
 
 A weights file holds one float32 dataset per tensor under /weights, named by LayerSplit's key
 (`u01/fc.weight`, `u02/t1/conv.weight`, `head/t0/bias`), already in PyTorch's layouts (conv [out, in, kh, kw];
@@ -32,8 +35,10 @@ adapters start as LayerSplit's do: U = 0 and V ~ N(0, 1/in) for a linear unit, 1
 
 import datetime
 import json
+import os
 import re
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -71,6 +76,10 @@ def read_weights(path):
         fmt = attrs.get("format")
         if fmt not in ("layersplit-weights", "layersplit-checkpoint"):
             raise ValueError(f"{path}: not a LayerSplit weights file (format {fmt!r})")
+        version = int(attrs.get("format_version", 1))
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{path}: weights format_version {version} was written by a newer LayerSplit "
+                             f"(this package reads up to {FORMAT_VERSION}); update the layersplit package")
         if attrs.get("layout", "pytorch") != "pytorch":
             raise ValueError(f"{path}: /@layout {attrs['layout']!r} is unknown")
         desc = json.loads(attrs["model"])
@@ -78,6 +87,32 @@ def read_weights(path):
         f["weights"].visititems(lambda name, obj: tensors.__setitem__(name, obj[()])
                                 if isinstance(obj, h5py.Dataset) else None)
         return desc, attrs["mask"], tensors, attrs
+
+
+@dataclass
+class Weights:
+    """What a weights file (or checkpoint) holds: `tensors` {LayerSplit key: float32 array in PyTorch layout},
+    `model` (the description: input_shape, units, task_classes), `mask` ("TTSS") and every root attribute."""
+    tensors: dict
+    model: dict
+    mask: str
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def tasks(self):
+        """Number of tasks (heads)."""
+        return len(self.model["task_classes"])
+
+    def state_dict(self):
+        """The tensors as build_model's / to_torch's state_dict (needs torch)."""
+        return to_state_dict(self.tensors)
+
+
+def load_weights(path):
+    """Read a weights file or checkpoint: a `Weights` (arrays, model description, mask, attributes).
+    Needs only numpy and h5py."""
+    desc, mask, tensors, attrs = read_weights(path)
+    return Weights(tensors=tensors, model=desc, mask=mask, attrs=attrs)
 
 
 def _text(v):
@@ -208,9 +243,9 @@ def build_model(desc, mask):
         return {f"t{t}": make() for t in range(tasks)}
 
     def task_forward(f, x, rows_per_task, *more):
-        """cat over tasks of f(t, x_t, more_t...), each tensor split by rows."""
+        """cat over tasks of f(t, x_t, more_t...), each tensor split by rows (tasks without rows are skipped)."""
         pieces = zip(x.split(rows_per_task), *(m.split(rows_per_task) for m in more))
-        return torch.cat([f(t, *p) for t, p in enumerate(pieces)])
+        return torch.cat([f(t, *p) for t, p in enumerate(pieces) if rows_per_task[t] > 0])
 
     class LinearUnit(nn.Module):
         def __init__(self, fan_in, width):
@@ -355,6 +390,7 @@ def build_model(desc, mask):
         def __init__(self):
             super().__init__()
             self.mask = mask
+            self.desc = desc
             shape = list(desc["input_shape"])                  # [features] or [H, W, C]
             units = OrderedDict()
             for i, (text, m) in enumerate(zip(desc["units"], mask)):
@@ -389,14 +425,23 @@ def build_model(desc, mask):
             self.heads = nn.ModuleDict(OrderedDict((f"t{t}", nn.Linear(features, c))
                                                    for t, c in enumerate(desc["task_classes"])))
 
-        def forward(self, x, rows_per_task):
-            """x: [N, C, H, W] or [N, features], task after task; returns one logits tensor per task."""
+        def forward(self, x, rows_per_task=None, task=None):
+            """x: [N, C, H, W] or [N, features]. With rows_per_task (rows task after task): one logits tensor per
+            task. With task=t instead: every row through task t's path, task t's logits [N, classes]."""
+            if (rows_per_task is None) == (task is None):
+                raise ValueError("give either rows_per_task (rows task after task) or task (every row one task's)")
+            if task is not None:
+                if not 0 <= task < tasks:
+                    raise ValueError(f"task {task}: the model has tasks 0..{tasks - 1}")
+                return self.forward(x, [len(x) if t == task else 0 for t in range(tasks)])[task]
             rows_per_task = [int(r) for r in rows_per_task]
+            if len(rows_per_task) != tasks or sum(rows_per_task) != len(x):
+                raise ValueError(f"rows_per_task {rows_per_task}: one count per task ({tasks}) adding up to the {len(x)} rows")
             for (name, unit), m in zip(self.units.items(), self.mask):
                 if m == "S":
                     x = unit(x)
                 elif m == "T":
-                    x = torch.cat([unit[f"t{t}"](xt) for t, xt in enumerate(x.split(rows_per_task))])
+                    x = task_forward(lambda t, xt: unit[f"t{t}"](xt), x, rows_per_task)
                 else:
                     x = unit(x, rows_per_task)
             if self.pool:
@@ -404,3 +449,47 @@ def build_model(desc, mask):
             return [self.heads[f"t{t}"](xt) for t, xt in enumerate(x.split(rows_per_task))]
 
     return LayerSplitNet()
+
+
+# ---- PyTorch in one call --------------------------------------------------------------
+
+def to_torch(path, train=False):
+    """The torch.nn.Module of a weights file, every tensor loaded: it computes LayerSplit's logits
+    (`net(x, rows_per_task)` or `net(x, task=t)`; x is NCHW for images). In eval mode (BatchNorm uses the
+    stored running statistics, as LayerSplit's evaluation does) unless `train`. The module has `.desc` (the
+    model description) and `.mask`."""
+    w = load_weights(path)
+    net = build_model(w.model, w.mask)
+    missing, unexpected = net.load_state_dict(w.state_dict(), strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: tensors do not fit the model {w.model['units']} with mask {w.mask}: "
+                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return net.train(train)
+
+
+def from_torch(state_dict, model, path="weights.h5", mask=None, attrs=None):
+    """Write a PyTorch state_dict as a LayerSplit weights file at `path` and return `path`.
+
+    `model` is the module the state_dict came from (build_model's or to_torch's; its description and mask are
+    used) or a model description {"input_shape", "units", "task_classes"} (then give `mask`, default all
+    shared). `state_dict` may also be the module itself. Keys are build_model's (`units.u01.fc.weight`) or
+    bench/pytorch_ref.py's reference naming (`units.0.0.weight`, masks of S and T only)."""
+    if hasattr(state_dict, "state_dict"):
+        state_dict = state_dict.state_dict()
+    if hasattr(model, "desc") and hasattr(model, "mask"):
+        desc, mask = model.desc, mask or model.mask
+    elif isinstance(model, (dict, str)):
+        desc = json.loads(model) if isinstance(model, str) else model
+        mask = mask or "S" * len(desc["units"])
+    else:
+        raise TypeError("model: the module built by layersplit (build_model, to_torch) or a model description dict")
+    mask = mask.upper()
+    if len(mask) != len(desc["units"]) or set(mask) - set("STA"):
+        raise ValueError(f"mask {mask!r}: one letter S, T or A per unit ({len(desc['units'])} units)")
+    if any(k.startswith("units.u") or k.startswith("heads.t") for k in state_dict):
+        tensors = from_state_dict(state_dict)
+    else:
+        tensors = reference_to_layersplit(state_dict, desc, mask)
+    write_weights(os.fspath(path), desc, mask, tensors, dict({"tool_version": "layersplit (Python)"}, **(attrs or {})))
+    return path
