@@ -103,9 +103,9 @@ class Weights:
         """Number of tasks (heads)."""
         return len(self.model["task_classes"])
 
-    def state_dict(self):
-        """The tensors as build_model's / to_torch's state_dict (needs torch)."""
-        return to_state_dict(self.tensors)
+    def state_dict(self, numpy=False):
+        """The tensors as build_model's / to_torch's state_dict (torch tensors; numpy arrays with `numpy`)."""
+        return to_state_dict(self.tensors, numpy=numpy)
 
 
 def load_weights(path):
@@ -127,20 +127,24 @@ def _text(v):
 
 # ---- Keys -------------------------------------------------------------------------
 
-def to_state_dict(tensors):
-    """LayerSplit keys → the state_dict keys of build_model's module (`u01/t1/fc.weight` → `units.u01.t1.fc.weight`)."""
-    import torch
+def to_state_dict(tensors, numpy=False):
+    """LayerSplit keys → the state_dict keys of build_model's module (`u01/t1/fc.weight` → `units.u01.t1.fc.weight`);
+    torch tensors, or float32 numpy arrays with `numpy` (no torch needed)."""
+    if not numpy:
+        import torch
     out = OrderedDict()
     for key, v in tensors.items():
         parts = key.split("/")
         prefix = "heads" if parts[0] == "head" else "units." + parts[0]
         rest = parts[1:]
-        out[".".join([prefix] + rest)] = torch.from_numpy(np.array(v, dtype=np.float32))
+        a = np.array(v, dtype=np.float32)
+        out[".".join([prefix] + rest)] = a if numpy else torch.from_numpy(a)
     return out
 
 
 def from_state_dict(state_dict):
-    """build_model's state_dict → {LayerSplit key: numpy array} (num_batches_tracked is dropped)."""
+    """build_model's state_dict (torch tensors or numpy arrays) → {LayerSplit key: float32 numpy array}
+    (num_batches_tracked is dropped)."""
     out = {}
     for name, t in state_dict.items():
         if name.endswith("num_batches_tracked"):
@@ -153,7 +157,7 @@ def from_state_dict(state_dict):
             if rest and re.fullmatch(r"t\d+", rest[0]):
                 unit, rest = f"{unit}/{rest[0]}", rest[1:]
             key = unit + "/" + ".".join(rest)
-        out[key] = t.detach().cpu().numpy().astype(np.float32)
+        out[key] = (t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)).astype(np.float32)
     return out
 
 
