@@ -39,7 +39,7 @@ PYVENV := .venv-test
 test-python:
 	@if [ ! -x $(PYVENV)/bin/python ] || ! $(PYVENV)/bin/python -c "import sys, numpy, h5py, pandas, matplotlib, pytest, layersplit; \
 	    sys.exit(not layersplit.__file__.startswith('$(CURDIR)/python/'))" 2>/dev/null; then \
-	  echo "make test: creating $(PYVENV) with numpy, h5py, pandas, matplotlib, pytest and python/ (about 100 MB of wheels)"; \
+	  echo "make test: creating $(PYVENV) with numpy, h5py, pandas, matplotlib, pytest and python/ (first time only: about 40 s, 320 MB)"; \
 	  python3 -m venv $(PYVENV) && $(PYVENV)/bin/pip install -q numpy h5py pandas matplotlib pytest && \
 	    $(PYVENV)/bin/pip install -q -e python/; \
 	fi
