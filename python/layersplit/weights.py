@@ -461,7 +461,9 @@ def to_torch(path, train=False):
     """The torch.nn.Module of a weights file, every tensor loaded: it computes LayerSplit's logits
     (`net(x, rows_per_task)` or `net(x, task=t)`; x is NCHW for images). In eval mode (BatchNorm uses the
     stored running statistics, as LayerSplit's evaluation does) unless `train`. The module has `.desc` (the
-    model description) and `.mask`."""
+    model description), `.mask`, and `.input_scale`, `.input_shift` (per task; None when the file has none):
+    a model a search trained (`layersplit export`, `train -o`) expects task t's raw inputs normalised as
+    x * input_scale[t] + input_shift[t], as `layersplit predict` does; the module does not apply them."""
     w = load_weights(path)
     net = build_model(w.model, w.mask)
     missing, unexpected = net.load_state_dict(w.state_dict(), strict=False)
@@ -469,6 +471,9 @@ def to_torch(path, train=False):
     if missing or unexpected:
         raise ValueError(f"{path}: tensors do not fit the model {w.model['units']} with mask {w.mask}: "
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for name in ("input_scale", "input_shift"):
+        v = w.attrs.get(name)
+        setattr(net, name, [float(x) for x in np.atleast_1d(v)] if v is not None else None)
     return net.train(train)
 
 

@@ -76,7 +76,7 @@ def test_to_torch_logits_equal_layersplit(desc, mask, layersplit_bin, tmp_path):
 
     # Inference mode: every row through one task's path, BatchNorm with its running statistics.
     net = ls.to_torch(weights)
-    assert not net.training
+    assert not net.training and net.input_scale == [1.0] * len(rows) and net.input_shift == [0.0] * len(rows)
     with h5py.File(tmp_path / "x.h5", "w") as f:
         f["x"] = nhwc(x)
     for t in range(len(rows)):
