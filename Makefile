@@ -7,7 +7,7 @@ PACKAGES     := libopenblas-dev libhdf5-dev zlib1g-dev pkg-config hdf5-tools dat
 VENV         := .venv-bench
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test bench clean
+.PHONY: setup build run test test-python bench clean
 
 ## setup: install the system packages that are missing (silent when all are present)
 setup:
@@ -28,10 +28,22 @@ build: setup
 run: build
 	$(BIN) search search-spaces/quickstart.yaml
 
-## test: build and run every test (release mode)
+## test: build and run every test (release mode), then the Python package's tests
 test: setup
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build
+	@$(MAKE) --no-print-directory test-python
+
+## test-python: pytest on python/tests in $(PYVENV) (created on first use: numpy, h5py, pandas, matplotlib, pytest, python/ editable; no torch, so its tests skip)
+PYVENV := .venv-test
+test-python:
+	@if [ ! -x $(PYVENV)/bin/python ] || ! $(PYVENV)/bin/python -c "import sys, numpy, h5py, pandas, matplotlib, pytest, layersplit; \
+	    sys.exit(not layersplit.__file__.startswith('$(CURDIR)/python/'))" 2>/dev/null; then \
+	  echo "make test: creating $(PYVENV) with numpy, h5py, pandas, matplotlib, pytest and python/ (first time only: about 40 s, 320 MB)"; \
+	  python3 -m venv $(PYVENV) && $(PYVENV)/bin/pip install -q numpy h5py pandas matplotlib pytest && \
+	    $(PYVENV)/bin/pip install -q -e python/; \
+	fi
+	LAYERSPLIT=$(CURDIR)/$(BIN) $(PYVENV)/bin/python -m pytest -q -p no:cacheprovider python/tests
 
 ## bench: speed against PyTorch and numpy on CPU, search efficiency, the run store at 100,000 trials, PyTorch interop (creates $(VENV) with torch on first use)
 bench: build

@@ -11,7 +11,7 @@ scripts/torch_to_h5.py's export, and let both engines
 
 The models: `mlp` and `cnn` with masks of S and T are bench/pytorch_ref.py's own MultiTaskNet (the code a
 researcher would write). bench/pytorch_ref.py has no adapters, so masks with A (and the models `mlpr`, `mix`)
-use scripts/layersplit_h5.py's build_model instead, with every adapter and BatchNorm set to random non-zero
+use the layersplit package's build_model (python/layersplit/weights.py) instead, with every adapter and BatchNorm set to random non-zero
 values first (a zero adapter would leave the forward unchanged and prove nothing about it); the loss is the
 same, the sum over tasks of each task's mean softmax cross-entropy. `mlpr` is the MLP with adapter ranks
 4, 8, 16 and 1; `mix` is a small model on 12x12x3 images with 2 tasks of unequal rows (6 and 10) and
@@ -32,6 +32,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 try:
@@ -44,7 +45,7 @@ except ImportError as exc:
     sys.exit(3)
 
 import h5_to_torch  # noqa: E402
-import layersplit_h5 as lh  # noqa: E402
+import layersplit.weights as lh  # noqa: E402
 import torch_to_h5  # noqa: E402
 
 LOGITS_TOL = 1e-4

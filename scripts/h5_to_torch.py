@@ -4,7 +4,7 @@
     python scripts/h5_to_torch.py weights.h5 state_dict.pt     # the module's state_dict, torch.save()d
     python scripts/h5_to_torch.py weights.h5                   # just check that it loads, and summarise
 
-From Python: `net, desc, mask = h5_to_torch.load("weights.h5")` gives a torch.nn.Module equal to LayerSplit's
+From Python: `layersplit.to_torch("weights.h5")` (python/), or `net, desc, mask = h5_to_torch.load("weights.h5")`, gives a torch.nn.Module equal to LayerSplit's
 model (NCHW inputs; `net(x, rows_per_task)` returns one logits tensor per task).
 """
 
@@ -14,19 +14,15 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import layersplit_h5 as lh  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from layersplit.weights import to_torch  # noqa: E402
 
 
 def load(path):
-    """(module, model description, mask) with every tensor of the file loaded."""
-    desc, mask, tensors, _ = lh.read_weights(path)
-    net = lh.build_model(desc, mask)
-    missing, unexpected = net.load_state_dict(lh.to_state_dict(tensors), strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ValueError(f"{path}: tensors do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return net, desc, mask
+    """(module, model description, mask) with every tensor of the file loaded; the module in training mode
+    (layersplit.to_torch(path) gives it in eval mode)."""
+    net = to_torch(path, train=True)
+    return net, net.desc, net.mask
 
 
 def main():

@@ -5,7 +5,7 @@
     python scripts/torch_to_h5.py --model mlp --mask TTSS --state-dict sd.pt out.h5
 
 The reference models are bench/pytorch_ref.py's MultiTaskNet (MLP: 784 -> 4 x Linear 512; CNN: stem conv 32 +
-basic blocks 32, 64/2, 128/2 on 1x28x28). A state_dict of scripts/layersplit_h5.py's build_model (keys
+basic blocks 32, 64/2, 128/2 on 1x28x28). A state_dict of the layersplit package's build_model (keys
 `units.u01...`) is accepted too; it is the one to use for a mask with adapter units (A), which the reference
 lacks (without --state-dict such a mask writes build_model's fresh model: adapters at their zero start).
 """
@@ -17,9 +17,9 @@ import sys
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-import layersplit_h5 as lh  # noqa: E402
+import layersplit.weights as lh  # noqa: E402
 
 REFERENCE = {
     "mlp": {"input_shape": [784], "units": ["linear:512"] * 4, "task_classes": [10] * 4},
@@ -29,13 +29,9 @@ REFERENCE = {
 
 
 def export(state_dict, desc, mask, out, attrs=None):
-    """Write `state_dict` (reference naming or build_model naming) to `out`."""
-    if any(k.startswith("units.u") for k in state_dict):
-        tensors = lh.from_state_dict(state_dict)
-    else:
-        tensors = lh.reference_to_layersplit(state_dict, desc, mask)
-    lh.write_weights(out, desc, mask, tensors, dict({"tool_version": "torch_to_h5.py"}, **(attrs or {})))
-    return tensors
+    """Write `state_dict` (reference naming or build_model naming) to `out`; returns the tensors written."""
+    lh.from_torch(state_dict, desc, out, mask=mask, attrs=dict({"tool_version": "torch_to_h5.py"}, **(attrs or {})))
+    return lh.read_weights(out)[2]
 
 
 def main():
