@@ -70,6 +70,9 @@ extension LayerSplitCommand {
                 }
                 threading.apply()
                 Interruption.installSignalHandlers()
+                if !FileManager.default.fileExists(atPath: self.space) {
+                    throw InputError("\(self.space): no such search-space file; see search-spaces/ for examples")
+                }
                 let space = try SearchSpace.load(self.space)
                 let shard = try resolvedShard()
                 if shard == nil, stage != nil { throw InputError("--stage only applies to a shard (--shard I/N)") }
