@@ -98,6 +98,24 @@ extension LayerSplitCommand {
             case .incomplete:
                 let stage = report.stage!
                 let missing = report.missingByShard.values.reduce(0) { $0 + $1.count }
+                // Each shard's share of the stage: a shard that has none of its share stopped at the end of the
+                // previous stage (it finished there before the others), it did not fail.
+                var share: [Int: Int] = [:]
+                if let n = report.shardCount, let owners = try? ShardPlan.assign(stage, shards: n, cost: run.trialCost()) {
+                    for i in owners.values { share[i, default: 0] += 1 }
+                }
+                let logged = Set(logs.filter { $0.shard.count == report.shardCount }.map(\.shard.index))
+                let notStarted = stage.index == 0 ? [] : Set(report.missingByShard.filter {
+                    logged.contains($0.key) && share[$0.key] == $0.value.count
+                }.keys)
+                if self.stage == nil, let n = report.shardCount, !notStarted.isEmpty, notStarted.count == report.missingByShard.count {
+                    // By hand without --stage, the shards that finished the previous stage last went on into this
+                    // one; the others had stopped, waiting. Nothing failed: this stage is simply next for them.
+                    let who = SlurmScripts.arraySpec(report.shardsWithWork)
+                    print("\(stage) is next for shards \(who) of \(n): \(missing) of its \(stage.keys.count) trials are theirs (they stopped at the end of the previous stage while other shards finished it and went on; nothing failed). "
+                          + "Run them (layersplit search \(spaceFile) --output \(run.output) --shard I/\(n) --stage \(stage.index)), then merge again")
+                    throw ExitCode(3)
+                }
                 var lines = ["error: \(stage) is incomplete: \(missing) of its \(stage.keys.count) trials are missing (the merged log keeps the others)"]
                 let byPath = Dictionary(logs.map { ($0.shard, $0) }, uniquingKeysWith: { a, _ in a })
                 for (index, keys) in report.missingByShard.sorted(by: { $0.key < $1.key }) {
@@ -106,8 +124,11 @@ extension LayerSplitCommand {
                         lines.append("  \(keys.count) trials missing (\(sample)); pass --shards N to name the shards that owe them")
                         continue
                     }
-                    let state = byPath[shard].map { "its log has \($0.trials) trial\($0.trials == 1 ? "" : "s"): killed or failed mid-way?" }
-                        ?? "no shard log: it never ran, or failed before its first trial"
+                    let state = byPath[shard].map {
+                        notStarted.contains(index)
+                            ? "its log has \($0.trials) trial\($0.trials == 1 ? "" : "s"), none of this stage: it stopped before the stage began"
+                            : "its log has \($0.trials) trial\($0.trials == 1 ? "" : "s"): killed or failed mid-way?"
+                    } ?? "no shard log: it never ran, or failed before its first trial"
                     lines.append("  shard \(shard): \(keys.count) trial\(keys.count == 1 ? "" : "s") missing (\(sample)); \(state)")
                 }
                 if let n = report.shardCount {

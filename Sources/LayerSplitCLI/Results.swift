@@ -9,7 +9,7 @@ import LayerSplitStore
 func runLogPath(_ run: String) throws -> String {
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: run, isDirectory: &isDir) else {
-        throw StudyError("\(run): no such results folder; run 'layersplit search SPACE.yaml' first")
+        throw InputError("\(run): no such results folder; run 'layersplit search SPACE.yaml' first")
     }
     let path = isDir.boolValue ? run + "/log.h5" : (run.hasSuffix(".journal") ? String(run.dropLast(8)) + ".h5" : run)
     guard RunLog.exists(at: path) else {

@@ -4,6 +4,7 @@ import LayerSplitData
 import LayerSplitEngine
 import LayerSplitSearch
 import LayerSplitRun
+import LayerSplitStore
 
 extension LayerSplitCommand {
     /// The main job: search a space of sharing masks and report the Pareto front.
@@ -68,16 +69,22 @@ extension LayerSplitCommand {
                     throw InputError("--seed \(shown): search takes its seeds from the search space, not from --seed; set 'seeds: [\(shown)]' in \(self.space) (or 'seeds: N' for seeds 0 to N-1)")
                 }
                 threading.apply()
+                Interruption.installSignalHandlers()
+                if !FileManager.default.fileExists(atPath: self.space) {
+                    throw InputError("\(self.space): no such search-space file; see search-spaces/ for examples")
+                }
                 let space = try SearchSpace.load(self.space)
                 let shard = try resolvedShard()
-                if shard == nil, stage != nil { throw StudyError("--stage only applies to a shard (--shard I/N)") }
+                if shard == nil, stage != nil { throw InputError("--stage only applies to a shard (--shard I/N)") }
                 let run = try StudyRun(space: space, output: output)
                 run.command = (["layersplit"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
                 let progress = ProgressPrinter(quiet: quiet)
                 run.observer = progress
                 run.say = { progress.note($0) }
                 if let (shard, fromSlurm) = shard {
-                    try runShard(run, shard, fromSlurm: fromSlurm)
+                    do { try runShard(run, shard, fromSlurm: fromSlurm) } catch let e as Interrupted {
+                        throw Interruption.report(e, log: ShardFiles.logPath(run.output, shard))
+                    }
                     return
                 }
                 if !quiet {
@@ -86,7 +93,10 @@ extension LayerSplitCommand {
 
                         """.utf8))
                 }
-                let outcome = try run.run(force: force)
+                let outcome: Study.Outcome
+                do { outcome = try run.run(force: force) } catch let e as Interrupted {
+                    throw Interruption.report(e, log: run.logPath)
+                }
                 let best = outcome.candidates.filter(\.isDone).max { $0.meanAccuracy < $1.meanAccuracy }
                 print("\(space.study): \(outcome.candidates.count) candidates, \(outcome.trainingSteps) training steps; "
                       + (best.map { "best \($0.mask) mean accuracy \(String(format: "%.4f", $0.meanAccuracy)) at \(formatCount($0.counts.stored)) params; " } ?? "")
@@ -124,6 +134,38 @@ extension LayerSplitCommand.Search {
     }
 }
 
+extension Interruption {
+    /// Makes SIGINT and SIGTERM stop a search cleanly: the first sets the request that the study and the
+    /// trial runner check (at the next step boundary the trial in progress is dropped); a second ends the
+    /// process at once, as if there were no handler (the log still holds only whole trials).
+    static func installSignalHandlers() {
+        _ = Interruption.requestedSignal   // initialise the flag here, not inside the handler
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if Interruption.requestedSignal != nil {
+                signal(sig, SIG_DFL)
+                raise(sig)
+                return
+            }
+            Interruption.request(signal: sig)
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+    }
+
+    /// Says in one line what a stopped search saved and how to continue, and gives the exit status: 128 +
+    /// the signal (130 for SIGINT, 143 for SIGTERM).
+    static func report(_ e: Interrupted, log: String) -> ExitCode {
+        let name = e.signal == SIGINT ? "SIGINT" : e.signal == SIGTERM ? "SIGTERM" : "signal \(e.signal)"
+        let trials = (try? RunLog.open(at: log).trialsInOrder.count) ?? 0
+        let saved = trials == 0
+            ? "no trial had finished, so nothing is saved; rerun the same command to start"
+            : "\(trials) finished trial\(trials == 1 ? " is" : "s are") saved in \(log) (the trial in progress was dropped); rerun the same command to continue"
+        let clear = isatty(STDERR_FILENO) != 0 ? "\r\u{1B}[2K" : ""   // after an in-place progress line
+        FileHandle.standardError.write(Data("\(clear)stopped by \(name): \(saved)\n".utf8))
+        return ExitCode(128 + e.signal)
+    }
+}
+
 /// A value the user wrote on the command line that is refused after parsing: reported in one line (not with
 /// ArgumentParser's usage text) with exit status 2, like a search-space field.
 struct InputError: Error, CustomStringConvertible {
@@ -132,21 +174,68 @@ struct InputError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, turning LayerSplit's errors into one line on standard error and a non-zero exit status:
-/// 2 for a problem in the input the user wrote (a search-space field, an `InputError`), 1 for anything else.
+/// 2 for a problem in the input the user wrote (a search-space field, an `InputError`, a file named on the
+/// command line that does not exist), 1 for anything else (`ErrorReport`).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let e as InputError {
-        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
-        throw ExitCode(2)
-    } catch let e as DataError {
-        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
-        if case .spec = e { throw ExitCode(2) }
-        throw ExitCode(1)
     } catch let e as ExitCode {
         throw e
-    } catch let e as CustomStringConvertible & Error {
-        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
-        throw ExitCode(1)
+    } catch {
+        let (line, status) = ErrorReport.of(error)
+        FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+        throw ExitCode(status)
+    }
+}
+
+/// The one line (without `error: `) and the exit status of an error, for `reportingErrors` and for errors that
+/// reach the root command.
+enum ErrorReport {
+    static func of(_ error: Error) -> (line: String, status: Int32) {
+        switch error {
+        case let e as InputError:
+            return (oneLine(e.description), 2)
+        case let e as ValidationError:
+            return (oneLine(e.message), 2)
+        case let e as DataError:
+            if case .spec = e { return (oneLine(e.description), 2) }
+            // A file named on the command line that does not exist is bad input, like a mistyped option.
+            if case let .file(path, _) = e, CommandLine.arguments.dropFirst().contains(path),
+               !FileManager.default.fileExists(atPath: path) {
+                return (oneLine(e.description), 2)
+            }
+            return (oneLine(e.description), 1)
+        case let e as StoreError:
+            // Likewise a weights file or log named on the command line (`--init FILE`) that does not exist.
+            let named = e.kind == .fileNotFound && CommandLine.arguments.dropFirst().contains(e.file)
+            return (oneLine(e.description), named ? 2 : 1)
+        default:
+            if let system = systemReason(error) { return (system, 1) }
+            return (oneLine((error as? CustomStringConvertible)?.description ?? String(describing: error)), 1)
+        }
+    }
+
+    /// Foundation's file errors as the system says them (`PATH: Read-only file system`), never the raw
+    /// `Error Domain=NSCocoaErrorDomain Code=642 ...` text; nil for other errors.
+    static func systemReason(_ error: Error) -> String? {
+        let ns = error as NSError
+        let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        let prefix = path.map { $0 + ": " } ?? ""
+        if ns.domain == NSPOSIXErrorDomain { return prefix + String(cString: strerror(Int32(ns.code))) }
+        guard ns.domain == NSCocoaErrorDomain else { return nil }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return prefix + String(cString: strerror(Int32(underlying.code)))
+        }
+        let posix: Int32? = switch CocoaError.Code(rawValue: ns.code) {
+        case .fileNoSuchFile, .fileReadNoSuchFile: ENOENT
+        case .fileReadNoPermission, .fileWriteNoPermission: EACCES
+        case .fileWriteOutOfSpace: ENOSPC
+        case .fileWriteVolumeReadOnly: EROFS
+        case .fileWriteFileExists: EEXIST
+        case .fileReadTooLarge: EFBIG
+        default: nil
+        }
+        if let posix { return prefix + String(cString: strerror(posix)) }
+        return prefix + "file operation failed (Foundation error \(ns.code))"
     }
 }

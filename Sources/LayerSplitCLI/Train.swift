@@ -29,16 +29,39 @@ extension LayerSplitCommand {
         var output: String?
 
         func run() throws {
+            try reportingErrors { try train() }
+        }
+
+        /// The mask, or a one-line refusal (exit status 2) naming what is wrong with it.
+        func parsedMask(units: Int) throws -> SharingMask {
+            let shown = String(self.mask.debugDescription.dropFirst().dropLast())
+            do {
+                let mask = try SharingMask(parsing: self.mask)
+                try mask.validate(units: units)
+                return mask
+            } catch {
+                let why = "\(error)"
+                let prefix = "mask '\(self.mask)': "
+                throw InputError("--mask '\(shown)': " + (why.hasPrefix(prefix) ? String(why.dropFirst(prefix.count)) : why))
+            }
+        }
+
+        func train() throws {
             engine.apply()
             let (steps, quiet) = (recipe.steps, recipe.quiet)
-            let mask = try SharingMask(parsing: self.mask)
+            let mask = try parsedMask(units: try recipe.unitSpecs().count)
             let data = SyntheticSuite.multiDomain(tasks: recipe.tasks, features: 64, seed: engine.seed)
+            if let small = data.map(\.train.count).min(), recipe.batchSize > small {
+                throw InputError("--batch-size \(recipe.batchSize) is larger than each task's training set of \(small) examples; use at most \(small)")
+            }
             let spec = ModelSpec(inputShape: data[0].train.shape, units: try recipe.unitSpecs(),
                                  taskClasses: data.map(\.train.classes))
             var rng = SplitMix64(seed: engine.seed).derived(1)
             let model = try MultiTaskModel(spec: spec, mask: mask, rng: &rng)
             if let initWeights {
-                try WeightsFile.initialise(model, from: initWeights)
+                for skipped in try WeightsFile.initialise(model, from: initWeights) {
+                    FileHandle.standardError.write(Data("warning: \(skipped)\n".utf8))
+                }
                 if !quiet { print("initialised from \(initWeights)") }
             }
             let trainer = recipe.trainingRecipe.trainer(for: model)

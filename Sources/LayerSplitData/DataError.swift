@@ -14,7 +14,7 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
         case let .file(path, problem):
             return "\(path): \(problem)"
         case let .spec(file, line, field, problem):
-            return "\(file):\(line.map(String.init) ?? "?"): \(field): \(problem)"
+            return "\(file):\(line.map { "\($0):" } ?? "") \(field): \(problem)"
         case let .invalid(why):
             return why
         }

@@ -171,7 +171,7 @@ extension DataSpec {
     public static let sectionKeys = ["normalize", "validation", "seed", "tasks", "synthetic"]
     public static let taskKeys = ["name", "source", "transform", "labels", "subsample", "classes"]
     public static let idxSourceKeys = ["idx"]
-    public static let hdf5SourceKeys = ["hdf5", "x", "y", "test_x", "test_y", "test_fraction"]
+    public static let hdf5SourceKeys = ["hdf5", "x", "y", "test_x", "test_y", "test_fraction", "layout"]
     public static let syntheticKeys = ["kind", "tasks", "classes", "features", "train", "test", "noise", "clusters"]
 
     /// Parses the value of a search space's `data:` key. `file` names the search-space file in errors and
@@ -239,7 +239,7 @@ extension DataSpec {
         do {
             root = try Yams.compose(yaml: yaml)
         } catch let e as YamlError {
-            throw DataError.spec(file: file, line: Self.line(of: e), field: "(file)", problem: "not valid YAML: \(e)")
+            throw DataError.yamlSyntax(e, file: file)
         }
         guard let root, case let .mapping(m) = root else {
             throw DataError.spec(file: file, line: root?.mark?.line, field: "(file)", problem: "expected a mapping with a 'data:' key")
@@ -248,13 +248,6 @@ extension DataSpec {
             throw DataError.spec(file: file, line: 1, field: "data", problem: "no 'data:' section in this file")
         }
         return try DataSpec(node: data, file: file, baseDirectory: baseDirectory)
-    }
-
-    private static func line(of error: YamlError) -> Int? {
-        switch error {
-        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): mark.line
-        default: nil
-        }
     }
 
     // MARK: - Tasks
@@ -305,6 +298,7 @@ extension DataSpec {
         if keys.contains("hdf5") {
             var file = "", x = "/x", y = "/y", testX: String?, testY: String?, fraction = 0.2
             var fractionField: YAMLField?
+            var layout: HDF5Layout?
             for (key, f) in try field.mapping(allowed: hdf5SourceKeys, what: "an HDF5 source") {
                 switch key {
                 case "hdf5": file = resolve(try f.string(), base: base)
@@ -316,6 +310,12 @@ extension DataSpec {
                     fraction = try f.double()
                     fractionField = f
                     guard fraction > 0 && fraction < 1 else { throw f.error("the test fraction must be in (0, 1); got \(fraction)") }
+                case "layout":
+                    let t = try f.string()
+                    guard let l = HDF5Layout(rawValue: t.lowercased()) else {
+                        throw f.error("unknown layout '\(t)'; use nchw ([N, C, H, W], PyTorch's) or nhwc ([N, H, W, C])")
+                    }
+                    layout = l
                 default: break
                 }
             }
@@ -325,7 +325,7 @@ extension DataSpec {
             if testX != nil, let fractionField {
                 throw fractionField.error("test_fraction is for files without a test split; this source names test_x and test_y")
             }
-            return .hdf5(file: file, x: x, y: y, testX: testX, testY: testY, testFraction: fraction)
+            return .hdf5(file: file, x: x, y: y, testX: testX, testY: testY, testFraction: fraction, layout: layout)
         }
         throw field.error("a source is {idx: FOLDER} or {hdf5: FILE, x: /x, y: /y, test_x: ..., test_y: ...}; got keys \(keys.joined(separator: ", "))")
     }
@@ -465,5 +465,26 @@ extension DataSpec {
             throw field.error("the suite needs about \(SpecLimits.formatBytes(bytes)) (tasks \(s.tasks) x (train \(s.train) + test \(s.test)) x features \(s.features) floats, twice), more than this machine's \(SpecLimits.formatBytes(SpecLimits.physicalMemory)) of memory; lower train, test or features")
         }
         return s
+    }
+}
+
+extension DataError {
+    /// A YAML syntax error as one line at the line it is on, without Yams's multi-line snippet:
+    /// `space.yaml:7: (file): not valid YAML: mapping values are not allowed in this context (column 9)`.
+    public static func yamlSyntax(_ error: YamlError, file: String) -> DataError {
+        let problem: String
+        var line: Int?
+        switch error {
+        case let .scanner(context, text, mark, _), let .parser(context, text, mark, _), let .composer(context, text, mark, _):
+            line = mark.line
+            let within = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
+            problem = "\(text) (column \(mark.column))\(within)"
+        case let .reader(text, offset, _, yaml):
+            if let offset { line = yaml.utf8.prefix(offset).reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } }
+            problem = text
+        default:
+            problem = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+        }
+        return .spec(file: file, line: line, field: "(file)", problem: "not valid YAML: \(problem)")
     }
 }

@@ -117,7 +117,7 @@ public struct DataSpec: Sendable, Equatable {
             try task.wrap("source") {
                 switch task.source {
                 case let .idx(folder): _ = try IDXFolder.files(in: folder)
-                case let .hdf5(file, _, _, _, _, _):
+                case let .hdf5(file, _, _, _, _, _, _):
                     guard FileManager.default.fileExists(atPath: file) else {
                         throw DataError.file(path: file, problem: "no such file")
                     }
@@ -251,9 +251,9 @@ public final class SourceCache: @unchecked Sendable {
         switch source {
         case let .idx(folder):
             read = try IDXFolder.load(folder, classes: classes)
-        case let .hdf5(file, x, y, testX, testY, fraction):
+        case let .hdf5(file, x, y, testX, testY, fraction, layout):
             read = try HDF5Source.load(file: file, x: x, y: y, testX: testX, testY: testY, testFraction: fraction,
-                                       classes: classes, seed: SplitMix64(seed: 0x6864_6635).derived(Sampling.stableHash(file)).state)
+                                       layout: layout, classes: classes, seed: SplitMix64(seed: 0x6864_6635).derived(Sampling.stableHash(file)).state)
         }
         let value = Splits(key: key, train: read.train, test: read.test)
         lock.withLock { sources[key] = value }

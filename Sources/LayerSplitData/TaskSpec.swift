@@ -25,15 +25,17 @@ public enum DataSource: Sendable, Hashable, CustomStringConvertible {
     case idx(folder: String)
     /// An HDF5 file: training examples in dataset `x` (float32 or uint8, N x ...) with integer labels `y`; the
     /// test split in `testX`/`testY` of the same file, or, when those are nil, carved from the training
-    /// examples (`testFraction`, class-stratified, from the data seed).
-    case hdf5(file: String, x: String, y: String, testX: String?, testY: String?, testFraction: Double)
+    /// examples (`testFraction`, class-stratified, from the data seed). `layout` says how a 4-D input dataset
+    /// is ordered; nil detects it (`HDF5Layout.detect`).
+    case hdf5(file: String, x: String, y: String, testX: String?, testY: String?, testFraction: Double, layout: HDF5Layout? = nil)
 
     public var description: String {
         switch self {
         case let .idx(folder): "idx \(folder)"
-        case let .hdf5(file, x, y, testX, testY, fraction):
+        case let .hdf5(file, x, y, testX, testY, fraction, layout):
             "hdf5 \(file) (train \(x), \(y); "
-                + (testX.map { "test \($0), \(testY ?? "?"))" } ?? "test: \(fraction) of train carved out)")
+                + (testX.map { "test \($0), \(testY ?? "?")" } ?? "test: \(fraction) of train carved out")
+                + (layout.map { "; layout \($0.rawValue))" } ?? ")")
         }
     }
 
@@ -41,7 +43,26 @@ public enum DataSource: Sendable, Hashable, CustomStringConvertible {
     public var path: String {
         switch self {
         case let .idx(folder): folder
-        case let .hdf5(file, _, _, _, _, _): file
+        case let .hdf5(file, _, _, _, _, _, _): file
+        }
+    }
+}
+
+/// How the examples of a 4-D HDF5 input dataset are ordered: `[N, C, H, W]` (PyTorch's) or `[N, H, W, C]`
+/// (the engine's). NCHW inputs are transposed to NHWC when read.
+public enum HDF5Layout: String, Sendable, Hashable, CaseIterable {
+    case nchw, nhwc
+
+    /// The layout of a 4-D dataset of shape `shape` (`[N, a, b, c]`): NCHW when `a` is 1 or 3 (grey or RGB
+    /// channels) and `c` is not, NHWC when `c` is 1 or 3 and `a` is not; nil when the shape does not say
+    /// (both or neither are 1 or 3), and then the source must give `layout:`.
+    public static func detect(_ shape: [Int]) -> HDF5Layout? {
+        guard shape.count == 4 else { return nil }
+        let channels: Set<Int> = [1, 3]
+        switch (channels.contains(shape[1]), channels.contains(shape[3])) {
+        case (true, false): return .nchw
+        case (false, true): return .nhwc
+        default: return nil
         }
     }
 }

@@ -32,18 +32,40 @@ public enum TableWriter {
     }
 
     private static func header(_ r: FrontReport) -> String {
-        (["mask", "family", "steps", "stored_params", "shared_params", "specific_params", "head_params"]
-            + r.taskNames.map { "acc_\(csvSafe($0))" }
-            + ["mean_acc", "std_acc", "seeds", "status", "seconds"]).joined(separator: ",")
+        columns(r).map(csvField).joined(separator: ",")
+    }
+
+    /// The column names before the report-specific ones: `acc_<task name>` keeps the task's real name (quoted
+    /// when it needs it); a name equal to an earlier column gets `_2`, `_3`, ... so that every column is unique.
+    static func columns(_ r: FrontReport) -> [String] {
+        let fixed = ["mask", "family", "steps", "stored_params", "shared_params", "specific_params", "head_params"]
+        let tail = ["mean_acc", "std_acc", "seeds", "status", "seconds", "on_front", "delta_vs_previous", "delta_std",
+                    "wins", "losses", "delta_ci_low", "delta_ci_high", "verdict"]
+        var taken = Set(fixed + tail)
+        let tasks = r.taskNames.map { name -> String in
+            var column = "acc_" + name, k = 2
+            while taken.contains(column) { column = "acc_\(name)_\(k)"; k += 1 }
+            taken.insert(column)
+            return column
+        }
+        return fixed + tasks + ["mean_acc", "std_acc", "seeds", "status", "seconds"]
+    }
+
+    /// A CSV field per RFC 4180: in double quotes (inner ones doubled) when it holds a comma, a double quote,
+    /// CR or LF; as it is otherwise.
+    static func csvField(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     private static func row(_ c: Candidate, _ r: FrontReport, status: String? = nil) -> String {
         let task = c.taskAccuracy
+        // A standard deviation needs two seeds: with one it is missing (an empty cell), not 0.
         return ([c.mask.description, c.family, String(c.steps), String(c.counts.stored), String(c.counts.shared),
                  String(c.counts.specific), String(c.counts.heads)]
             + r.taskNames.indices.map { $0 < task.count ? fmt(task[$0]) : "" }
-            + [fmt(c.meanAccuracy), fmt(c.stdAccuracy), String(c.trials.count), status ?? c.state.rawValue,
-               String(format: "%.2f", c.seconds)]).joined(separator: ",")
+            + [fmt(c.meanAccuracy), c.trials.count < 2 ? "" : fmt(c.stdAccuracy), String(c.trials.count),
+               status ?? c.state.rawValue, String(format: "%.2f", c.seconds)]).map(csvField).joined(separator: ",")
     }
 
     /// The front as JSON: study, task names, and for each front point its mask, family, counts, accuracies and
@@ -80,5 +102,4 @@ public enum TableWriter {
     }
 
     static func fmt(_ v: Double) -> String { v.isFinite ? String(format: "%.6f", v) : "" }
-    static func csvSafe(_ s: String) -> String { s.replacingOccurrences(of: ",", with: "_").replacingOccurrences(of: " ", with: "_") }
 }

@@ -83,7 +83,7 @@ public struct SearchSpace: Sendable {
             }
             root = r
         } catch let e as YamlError {
-            throw DataError.spec(file: file, line: nil, field: "(file)", problem: "not valid YAML: \(e)")
+            throw DataError.yamlSyntax(e, file: file)
         }
         let top = YAMLField(node: root, path: "", file: file)
         var fields: [String: YAMLField] = [:]

@@ -4,6 +4,7 @@ import LayerSplitEngine
 import LayerSplitReport
 import LayerSplitSearch
 import LayerSplitStore
+import Yams
 
 /// Everything the study module refuses that is not a search-space field.
 public struct StudyError: Error, CustomStringConvertible {
@@ -38,6 +39,7 @@ public final class StudyRun {
         self.output = output ?? space.output
         tasks = try space.data.load(seed: 0)
         guard let first = tasks.first else { throw StudyError("\(space.file): the data section gives no tasks") }
+        try Self.checkBatchSizes(space, tasks)
         modelSpec = space.modelSpec(inputShape: first.train.shape, classes: tasks.map(\.train.classes))
         // Parsing checked memory with the input shape a synthetic suite declares (or a lower bound); now the
         // data's real shape is known.
@@ -59,6 +61,30 @@ public final class StudyRun {
             throw space.budgetLocation.error(
                 "\(space.budget) fits no mask: the smallest allowed mask stores \(smallest) parameters (\(formatCount(smallest))); raise the budget to at least that")
         }
+    }
+
+    /// Refuses a batch larger than a task's training split: every step draws `batch_size` rows of every task,
+    /// so such a batch only repeats examples, at many times the cost of one pass over them.
+    static func checkBatchSizes(_ space: SearchSpace, _ tasks: [TaskData]) throws {
+        var recipes = [("training", space.training.batchSize)]
+        if space.pretrain.initPath == nil && space.pretrain.recipe.steps > 0 { recipes.append(("pretrain", space.pretrain.recipe.batchSize)) }
+        for (section, batch) in recipes {
+            guard let small = tasks.min(by: { $0.train.count < $1.train.count }), batch > small.train.count else { continue }
+            // The line of the batch_size that applies (pretrain inherits training's).
+            let line = Self.line(of: [section, "batch_size"], in: space.text) ?? Self.line(of: ["training", "batch_size"], in: space.text)
+            throw DataError.spec(file: space.file, line: line, field: "\(section).batch_size",
+                                 problem: "\(batch) is larger than task '\(small.name)''s training split of \(small.train.count) examples; use at most \(small.train.count) (a step draws batch_size examples of every task)")
+        }
+    }
+
+    /// The line of the value at `path` (mapping keys from the top) in a YAML text, when it is there.
+    static func line(of path: [String], in text: String) -> Int? {
+        guard var node = try? Yams.compose(yaml: text) else { return nil }
+        for key in path {
+            guard let next = node[Node(key)] else { return nil }
+            node = next
+        }
+        return node.mark?.line
     }
 
     public var taskNames: [String] { tasks.map(\.name) }

@@ -72,6 +72,7 @@ public final class TrainingTrialRunner: TrialRunner {
         }
         do {
             while step < key.steps {
+                try Interruption.check()   // a stop request drops this trial; nothing of it is stored
                 let losses = try trainer.stepUnchecked(batcher.next())
                 step += 1
                 for t in losses.indices { lossSum[t] += Double(losses[t]) }

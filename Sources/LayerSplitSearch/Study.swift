@@ -1,5 +1,6 @@
 import Foundation
 import LayerSplitEngine
+import Synchronization
 
 /// Runs a search: asks the strategy for rounds, trains each round's trials (with successive halving when
 /// configured), skips every trial the storage already has, and returns the candidates (Optuna's Study).
@@ -144,6 +145,7 @@ public final class Study {
             return stored
         }
         guard owned else { return nil }
+        try Interruption.check()   // between trials: nothing is lost by stopping here
         observer?.trialStarted(key, round: round)
         let continuing = from.flatMap { storage.result(for: $0) != nil ? $0 : nil }
         var result = try runner.run(key, continuing: continuing) { observer?.trialProgress(key, $0) }
@@ -169,4 +171,36 @@ public protocol StudyObserver: AnyObject {
     func trialProgress(_ key: TrialKey, _ progress: TrialProgress)
     func trialFinished(_ result: TrialResult)
     func trialSkipped(_ key: TrialKey)
+}
+
+/// A request to stop a study cleanly (SIGINT, SIGTERM): set from a signal handler, checked by the study
+/// between trials and by the trial runner at every training step. The trial in progress is dropped, never
+/// stored half-done; every finished trial is already in the storage.
+public enum Interruption {
+    private static let requested = Atomic<Int32>(0)
+
+    /// Records that `signal` asked the process to stop (safe from any thread).
+    public static func request(signal: Int32) { requested.store(signal, ordering: .sequentiallyConsistent) }
+
+    /// The signal that asked to stop, or nil.
+    public static var requestedSignal: Int32? {
+        let s = requested.load(ordering: .sequentiallyConsistent)
+        return s == 0 ? nil : s
+    }
+
+    /// Throws `Interrupted` once a stop has been requested: call it at points where stopping loses nothing
+    /// that is stored.
+    public static func check() throws {
+        if let s = requestedSignal { throw Interrupted(signal: s) }
+    }
+
+    /// Clears a request (tests).
+    public static func reset() { requested.store(0, ordering: .sequentiallyConsistent) }
+}
+
+/// A study stopped by `Interruption`: what was stored is complete, the trial in progress was dropped.
+public struct Interrupted: Error, CustomStringConvertible {
+    public var signal: Int32
+    public init(signal: Int32) { self.signal = signal }
+    public var description: String { "interrupted by signal \(signal)" }
 }

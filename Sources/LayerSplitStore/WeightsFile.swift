@@ -64,9 +64,15 @@ public enum WeightsFile {
     /// the file's shared unit (`u02/fc.weight`), or from the file's own copy for that task (`u02/t1/fc.weight`)
     /// when it has one; shared units take the shared weights. An adapter unit's shared part takes the shared
     /// weights, its per-task BatchNorms start from the shared ones, and its adapters (`model.adapterKeys`) keep
-    /// their initial (zero) function unless the file has them. Heads are taken only when the file has them
-    /// with the same shape; BatchNorm statistics when the file has them.
-    public static func initialise(_ model: MultiTaskModel, from path: String) throws {
+    /// their initial (zero) function unless the file has them. Heads are taken when the file has them with the
+    /// same shape; a head for another class count keeps its fresh weights and is returned as a warning line
+    /// (one per head). BatchNorm statistics are taken when the file has them. Any other tensor of the wrong
+    /// shape, a head stored transposed (`[in, out]` where `[out, in]` is expected) included, is an error naming
+    /// the key and both shapes.
+    ///
+    /// - Returns: one line per head of the file that was not used, saying why.
+    @discardableResult
+    public static func initialise(_ model: MultiTaskModel, from path: String) throws -> [String] {
         let file = try HDF5File(opening: path)
         defer { try? file.close() }
         let info = try readInfo(file)
@@ -76,7 +82,7 @@ public enum WeightsFile {
             throw StoreError(.shapeMismatch, file: path, object: "/@model",
                              "the weights are for '\(info.spec)' but this run's model is '\(model.spec)'; pretrain with the same --units (and input)")
         }
-        try loadTensors(from: file, info: info, into: model, backbone: true)
+        return try loadTensors(from: file, info: info, into: model, backbone: true)
     }
 
     // MARK: - Shared with Checkpoint
@@ -142,7 +148,11 @@ public enum WeightsFile {
     }
 
     /// Loads the file's tensors into `model`: exactly (every key, same shapes) or as a backbone (`initialise`).
-    static func loadTensors(from file: HDF5File, info: WeightsInfo, into model: MultiTaskModel, backbone: Bool) throws {
+    /// Returns a warning line for each head left out because it is for another class count.
+    @discardableResult
+    static func loadTensors(from file: HDF5File, info: WeightsInfo, into model: MultiTaskModel, backbone: Bool) throws -> [String] {
+        var warnings: [String] = []
+        var skippedHeads = Set<String>()
         let layout = WeightLayout(model: model)
         let present = Set(info.keys)
         let hint = info.spec == model.spec && info.mask == model.mask ? ""
@@ -172,12 +182,36 @@ public enum WeightsFile {
             let expected = layout.fileShape(key, modelShape: tensor.shape)
             let shape = try file.info(of: dataset).shape
             guard shape == expected else {
-                if !required { continue }   // a head for another class count: keep the fresh one
+                if backbone && key.isHead, let skipped = otherClassCount(shape, expected) {
+                    // A head for another class count: keep the fresh one, and say so once per head.
+                    let head = source.split(separator: "/").dropLast().joined(separator: "/")   // head/t1
+                    if skippedHeads.insert(head).inserted {
+                        warnings.append("\(file.path): \(dataset): shape \(shape) but this model's head has \(expected) (\(skipped)); the head starts from fresh weights")
+                    }
+                    continue
+                }
+                if backbone && adapterKeys.contains(source) {
+                    // An adapter of another rank (adapter options may differ from the pretrained file's).
+                    warnings.append("\(file.path): \(dataset): shape \(shape) but this model's adapter has \(expected); the adapter starts from its initial weights")
+                    continue
+                }
+                let transposed = shape.count == 2 && shape == expected.reversed()
                 throw StoreError(.shapeMismatch, file: file.path, object: dataset,
-                                 "shape \(shape) but the model expects \(expected)\(hint)")
+                                 "shape \(shape) but the model expects \(expected)"
+                                 + (transposed ? " (stored transposed? tensors are [out, in], PyTorch's layout)" : "") + hint)
             }
             let values = try file.readFloats(dataset).values
             layout.fromFile(key, values, into: tensor)
         }
+        return warnings
+    }
+
+    /// When a head's stored shape differs from the model's only in its class count (the first dimension):
+    /// what the two counts are; nil for any other difference (a transposed head, another input width).
+    static func otherClassCount(_ shape: [Int], _ expected: [Int]) -> String? {
+        guard shape.count == expected.count, let k = shape.first, let m = expected.first, k != m,
+              shape.dropFirst() == expected.dropFirst() else { return nil }
+        if shape.count == 2 && shape == expected.reversed() { return nil }
+        return "\(k) classes in the file, \(m) here"
     }
 }

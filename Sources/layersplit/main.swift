@@ -1,3 +1,3 @@
 import LayerSplitCLI
 
-LayerSplitCommand.main()
+LayerSplitCommand.runMain()

@@ -84,7 +84,7 @@ final class StoreCLITests: CLITestCase {
             XCTAssertNotEqual(r.status, 0, line: line)
             let lines = r.stderr.split(separator: "\n")
             XCTAssertEqual(lines.count, 1, "one line expected:\n\(r.stderr)", line: line)
-            XCTAssertTrue(r.stderr.hasPrefix("Error: \(file)"), r.stderr, line: line)
+            XCTAssertTrue(r.stderr.hasPrefix("error: \(file)"), r.stderr, line: line)
             for f in fragments { XCTAssertTrue(r.stderr.contains(f), "'\(f)' not in: \(r.stderr)", line: line) }
         }
         // Not HDF5 at all.
@@ -121,7 +121,7 @@ final class StoreCLITests: CLITestCase {
         // inspect fails the same way.
         let r = try layersplit("inspect", text)
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.hasPrefix("Error: \(text): not an HDF5 file"), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: \(text): not an HDF5 file"), r.stderr)
     }
 
 }

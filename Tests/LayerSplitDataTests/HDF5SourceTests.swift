@@ -53,6 +53,45 @@ final class HDF5SourceTests: XCTestCase {
         XCTAssertEqual(floats.provenance.source.hasPrefix("hdf5 "), true)
     }
 
+    /// 4-D inputs: `[N, C, H, W]` with C 1 or 3 is read as NCHW and transposed to the engine's NHWC, `[N, H, W, C]`
+    /// with C 1 or 3 as NHWC, and anything else needs `layout:`, which also overrides the guess.
+    func testFourDimensionalInputsAreReadInTheirLayout() throws {
+        let dir = NSTemporaryDirectory() + "layersplit-nchw-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let n = 10
+        // Value = 1000 e + 100 c + 10 h + w, stored NCHW with 3 channels of 2 x 4, and NHWC with 1 channel.
+        var nchw: [Float] = []
+        for e in 0..<n { for c in 0..<3 { for h in 0..<2 { for w in 0..<4 { nchw.append(Float(1000 * e + 100 * c + 10 * h + w)) } } } }
+        try writeFile("\(dir)/d.h5") { f in
+            try f.write(nchw, shape: [n, 3, 2, 4], to: "/nchw")
+            try f.write((0..<(n * 2 * 4)).map { Float($0) }, shape: [n, 2, 4, 1], to: "/nhwc")
+            try f.write((0..<(n * 4 * 5 * 6)).map { Float($0) }, shape: [n, 4, 5, 6], to: "/either")
+            try f.write((0..<n).map { Int64($0 % 2) }, to: "/y")
+        }
+        func load(_ source: String) throws -> TaskData {
+            let spec = try DataSpec.parse(yaml: "data:\n  normalize: none\n  validation: 0\n  tasks:\n    - {name: t, source: \(source)}\n",
+                                          file: "\(dir)/space.yaml")
+            return try spec.load(seed: 0)[0]
+        }
+        XCTAssertEqual(HDF5Layout.detect([n, 3, 2, 4]), .nchw)
+        XCTAssertEqual(HDF5Layout.detect([n, 28, 28, 1]), .nhwc)
+        XCTAssertNil(HDF5Layout.detect([n, 4, 5, 6]))
+        XCTAssertNil(HDF5Layout.detect([n, 3, 5, 1]))
+        let a = try load("{hdf5: d.h5, x: /nchw, test_x: /nchw, test_y: /y}")
+        XCTAssertEqual(a.shape, [2, 4, 3])
+        // Example 0 in NHWC: (h 0, w 0) channels 0, 100, 200; then (h 0, w 1) ...
+        XCTAssertEqual(Array(a.test.x.prefix(6)), [0, 100, 200, 1, 101, 201])
+        XCTAssertEqual(a.test.x[(1 * 4 + 2) * 3 + 1], 112)   // example 0, h 1, w 2, channel 1
+        XCTAssertEqual(try load("{hdf5: d.h5, x: /nhwc}").shape, [2, 4, 1])
+        XCTAssertEqual(try load("{hdf5: d.h5, x: /either, layout: nhwc}").shape, [4, 5, 6])
+        XCTAssertEqual(try load("{hdf5: d.h5, x: /either, layout: NCHW}").shape, [5, 6, 4])
+        XCTAssertThrowsError(try load("{hdf5: d.h5, x: /either}")) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("space.yaml:5: data.tasks[0].source") && text.contains("layout: nchw"), text)
+        }
+    }
+
     func testHDF5ErrorsNameTheFileAndDataset() throws {
         let dir = try temporaryFolder(self)
         try writeFile("\(dir)/bad.h5") { f in

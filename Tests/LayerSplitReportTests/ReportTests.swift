@@ -53,6 +53,50 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("none fits") == false)
     }
 
+    /// Task names that need quoting stay whole and distinct in the CSV header (RFC 4180), and a statistic that
+    /// one seed cannot give (`std_acc`) is an empty cell, not 0.
+    func testCSVQuotesNamesKeepsColumnsUniqueAndLeavesMissingStatisticsEmpty() throws {
+        let r = FrontReport(study: "demo", taskNames: ["a b", "a,b", "say \"hi\"", "mean"], candidates: [
+            try candidate("SS", stored: 100, acc: [0.70]),
+            try candidate("TS", stored: 150, acc: [0.80, 0.82]),
+        ], allSharedCount: 100)
+        for text in [TableWriter.candidatesCSV(r), TableWriter.frontCSV(r)] {
+            let rows = Self.parseCSV(text)
+            let header = rows[0]
+            XCTAssertEqual(Array(header[7..<11]), ["acc_a b", "acc_a,b", "acc_say \"hi\"", "acc_mean"], text)
+            XCTAssertEqual(Set(header).count, header.count, "unique columns: \(header)")
+            XCTAssertTrue(rows.allSatisfy { $0.count == header.count }, text)
+            let std = header.firstIndex(of: "std_acc")!
+            let ss = rows.first { $0[0] == "SS" }!, ts = rows.first { $0[0] == "TS" }!
+            XCTAssertEqual(ss[std], "", "one seed: no standard deviation")
+            XCTAssertEqual(Double(ts[std])!, 0.014142, accuracy: 1e-5)
+        }
+        XCTAssertTrue(TableWriter.candidatesCSV(r).hasPrefix("mask,family,steps,stored_params,shared_params,specific_params,head_params,acc_a b,\"acc_a,b\",\"acc_say \"\"hi\"\"\",acc_mean,"))
+        // Two names that are the same column get a suffix.
+        let twice = FrontReport(study: "demo", taskNames: ["x", "x"], candidates: [try candidate("SS", stored: 100, acc: [0.7])], allSharedCount: 100)
+        XCTAssertEqual(Array(Self.parseCSV(TableWriter.candidatesCSV(twice))[0][7..<9]), ["acc_x", "acc_x_2"])
+    }
+
+    /// A minimal RFC 4180 reader: quoted fields with doubled quotes, commas and line breaks inside.
+    static func parseCSV(_ text: String) -> [[String]] {
+        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+        var chars = Array(text)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" { field.append("\""); chars.removeFirst() } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                row.append(field); field = ""
+            } else if c == "\n" {
+                row.append(field); rows.append(row); row = []; field = ""
+            } else { field.append(c) }
+        }
+        return rows
+    }
+
     /// `report()` with four seeds (seed 2 repeats seed 0, seed 3 seed 1): enough to choose on half and score
     /// on the other half.
     func report4() throws -> FrontReport {
