@@ -378,19 +378,16 @@ public final class Conv2d: Layer {
                         dst += k
                         continue
                     }
-                    // Runs are short (kernel x channels floats: 48 for a 3x3 over 16 channels), so they are
-                    // copied and zeroed inline; a call into memmove/memset per run cost more than the copy
-                    // (10% of a small-batch CNN step in `perf`).
                     for kh in 0..<kernel {
                         let d = dst + kh * run
                         let ih = h0 + kh
                         guard ih >= 0, ih < h, hi > lo else {
-                            Vector.zero(d, run)
+                            d.update(repeating: 0, count: run)
                             continue
                         }
-                        if lo > 0 { Vector.zero(d, lo * c) }
-                        Vector.copy(d + lo * c, image + (ih * w + w0 + lo) * c, (hi - lo) * c)
-                        if hi < kernel { Vector.zero(d + hi * c, (kernel - hi) * c) }
+                        if lo > 0 { d.update(repeating: 0, count: lo * c) }
+                        (d + lo * c).update(from: image + (ih * w + w0 + lo) * c, count: (hi - lo) * c)
+                        if hi < kernel { (d + hi * c).update(repeating: 0, count: (kernel - hi) * c) }
                     }
                     dst += k
                 }

@@ -322,20 +322,6 @@ enum Vector {
         }
     }
 
-    /// d[i] = 0 for i in 0..<n.
-    @inline(__always)
-    static func zero(_ d: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 4 <= n {
-            store(SIMD4<Float>(repeating: 0), d + i)
-            i += 4
-        }
-        while i < n {
-            d[i] = 0
-            i += 1
-        }
-    }
-
     /// d[i] += s[i] for i in 0..<n.
     @inline(__always)
     static func add(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, _ n: Int) {
