@@ -45,7 +45,7 @@ test-python:
 	fi
 	LAYERSPLIT=$(CURDIR)/$(BIN) $(PYVENV)/bin/python -m pytest -q -p no:cacheprovider python/tests
 
-## bench: speed against PyTorch and numpy on CPU, search efficiency, the run store at 100,000 trials, PyTorch interop (creates $(VENV) with torch on first use)
+## bench: speed against PyTorch and numpy on CPU, candidates per hour on the small-batch protocols, search efficiency, the run store at 100,000 trials, PyTorch interop (creates $(VENV) with torch on first use)
 bench: build
 	@if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c "import torch, numpy, threadpoolctl, h5py" 2>/dev/null; then \
 	  echo "make bench: creating $(VENV) with torch, numpy, threadpoolctl (about 2.7 GB of wheels)"; \
@@ -53,6 +53,7 @@ bench: build
 	    || echo "make bench: PyTorch could not be installed; the comparison will say so"; \
 	fi
 	$(VENV)/bin/python bench/compare.py --layersplit $(BIN) --out bench/results.md
+	$(VENV)/bin/python bench/trials.py --layersplit $(BIN) --python $(VENV)/bin/python --out bench/trials-results.md
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN) bench search | tee bench/search-results.md
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN) bench store | tee bench/store-results.md
 	$(VENV)/bin/python scripts/check_interop.py --layersplit $(BIN) | tee bench/interop-results.md

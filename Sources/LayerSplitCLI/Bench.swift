@@ -7,7 +7,7 @@ extension LayerSplitCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure training speed and GEMM throughput (used by `make bench`).",
-            subcommands: [Step.self, Peak.self, Interop.self, SearchEfficiency.self, StoreBench.self])
+            subcommands: [Step.self, Peak.self, Trials.self, Interop.self, SearchEfficiency.self, StoreBench.self])
     }
 }
 

@@ -56,8 +56,12 @@ final class ThreadedLayerTests: XCTestCase {
                 var rng = SplitMix64(seed: 3)
                 return Conv2d(inChannels: 6, outChannels: 4, kernel: 1, padding: 0, bias: true, rng: &rng)
             }),
-            ("linear", [96, 200, 3], {
+            ("linear, fewer rows than outputs (split by columns)", [96, 200, 3], {
                 var rng = SplitMix64(seed: 6)
+                return Linear(600, 130, rng: &rng)
+            }),
+            ("linear, more rows than outputs (split by rows)", [160, 600], {
+                var rng = SplitMix64(seed: 7)
                 return Linear(600, 130, rng: &rng)
             }),
             ("batchnorm", [8, 32, 32, 32], { BatchNorm(channels: 32) }),

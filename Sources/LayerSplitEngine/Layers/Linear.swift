@@ -5,7 +5,8 @@
 /// trailing dimensions (an NHWC image row is its flattened features).
 ///
 /// Threads: a large product is shared out by the layer itself, each part with single-threaded OpenBLAS: rows
-/// of y and dx, and rows (output features) of dW and db, so no part sums what another computes and the
+/// of y and dx (columns of them when the batch has fewer rows than W has outputs), and rows (output features)
+/// of dW and db, so no part sums what another computes and the
 /// result does not depend on which thread runs it. OpenBLAS's own threads then never spin beside the
 /// engine's worker threads.
 ///
@@ -66,6 +67,28 @@ public final class Linear: Layer {
     /// Multiply-adds per part below which a product is not split (the heads' are far below).
     static let minimumPartWork = 1 << 20
 
+    /// Whether a split product of `rows` rows is cut by columns (output features of y, input features of dx)
+    /// rather than by rows: when the batch is smaller than W, so that each part packs only its share of W
+    /// instead of all of it (small batches: 3 tasks x 64 rows through 512 x 512 weights). The cut depends only
+    /// on the sizes and the thread count, so results stay deterministic.
+    @inline(__always)
+    private func splitsColumns(rows: Int) -> Bool { rows < outFeatures }
+
+    /// Forward, part k of `parts`: rows of y, or its columns `Threads.part(k, of: parts, out)` for a small batch.
+    fileprivate func forwardPart(_ k: Int, of parts: Int, _ x: Tensor, _ y: Tensor) {
+        let n = x.shape[0], out = outFeatures
+        guard parts > 1, splitsColumns(rows: n) else {
+            forwardPart(x, y, rows: Threads.part(k, of: parts, n))
+            return
+        }
+        let o = Threads.part(k, of: parts, out)
+        guard !o.isEmpty, n > 0 else { return }
+        let yp = y.data + o.lowerBound
+        for i in 0..<n { (yp + i * out).update(from: bias.value.data + o.lowerBound, count: o.count) }
+        BLAS.gemm(transB: true, m: n, n: o.count, k: inFeatures, a: x.data, lda: inFeatures,
+                  b: weight.value.data + o.lowerBound * inFeatures, ldb: inFeatures, beta: 1, c: yp, ldc: out)
+    }
+
     /// Forward, rows `range` of y: start from the bias, then add x Wᵀ (beta = 1): one pass instead of two.
     fileprivate func forwardPart(_ x: Tensor, _ y: Tensor, rows range: Range<Int>) {
         guard !range.isEmpty else { return }
@@ -98,6 +121,15 @@ public final class Linear: Layer {
             BLAS.gemv(trans: true, m: n, n: o.count, a: dy.data + o.lowerBound, lda: out, x: ones.data,
                       beta: 0, y: bias.grad.data + o.lowerBound)
         }
+        // dx = dy W, columns c (input features) for a small batch
+        if let dx, parts > 1, splitsColumns(rows: n) {
+            let c = Threads.part(k, of: parts, inF)
+            if !c.isEmpty && n > 0 {
+                BLAS.gemm(m: n, n: c.count, k: out, a: dy.data, lda: out, b: weight.value.data + c.lowerBound,
+                          ldb: inF, beta: 0, c: dx.data + c.lowerBound, ldc: inF)
+            }
+            return
+        }
         // dx = dy W, rows r
         let r = Threads.part(k, of: parts, n)
         if let dx, !r.isEmpty {
@@ -118,7 +150,7 @@ private struct LinearPass: ParallelItems {
 
     func item(_ k: Int) {
         if forward {
-            layer.forwardPart(x, y, rows: Threads.part(k, of: parts, rows))
+            layer.forwardPart(k, of: parts, x, y)
         } else {
             layer.backwardPart(k, of: parts, x: x, dy: y, dx: dx)
         }
