@@ -220,22 +220,6 @@ enum ErrorReport {
     static func systemReason(_ error: Error) -> String? {
         let ns = error as NSError
         let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
-        let prefix = path.map { $0 + ": " } ?? ""
-        if ns.domain == NSPOSIXErrorDomain { return prefix + String(cString: strerror(Int32(ns.code))) }
-        guard ns.domain == NSCocoaErrorDomain else { return nil }
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return prefix + String(cString: strerror(Int32(underlying.code)))
-        }
-        let posix: Int32? = switch CocoaError.Code(rawValue: ns.code) {
-        case .fileNoSuchFile, .fileReadNoSuchFile: ENOENT
-        case .fileReadNoPermission, .fileWriteNoPermission: EACCES
-        case .fileWriteOutOfSpace: ENOSPC
-        case .fileWriteVolumeReadOnly: EROFS
-        case .fileWriteFileExists: EEXIST
-        case .fileReadTooLarge: EFBIG
-        default: nil
-        }
-        if let posix { return prefix + String(cString: strerror(posix)) }
-        return prefix + "file operation failed (Foundation error \(ns.code))"
+        return RunFolder.systemReason(error).map { (path.map { $0 + ": " } ?? "") + $0 }
     }
 }

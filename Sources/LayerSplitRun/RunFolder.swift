@@ -60,15 +60,29 @@ public struct RunFolder {
         return target
     }
 
-    /// The system's reason in an error from Foundation, without its framework wrapping.
-    static func reason(_ error: Error) -> String {
+    /// The system's reason in an error from Foundation (`Permission denied`, `Read-only file system`), never
+    /// its framework wrapping (`The operation could not be completed`, `NSCocoaErrorDomain Code=642`); nil
+    /// for an error that is not a file error.
+    public static func systemReason(_ error: Error) -> String? {
         let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        guard ns.domain == NSCocoaErrorDomain else { return nil }
         if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(underlying.code)))
         }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
+        let posix: Int32? = switch CocoaError.Code(rawValue: ns.code) {
+        case .fileNoSuchFile, .fileReadNoSuchFile: ENOENT
+        case .fileReadNoPermission, .fileWriteNoPermission: EACCES
+        case .fileWriteOutOfSpace: ENOSPC
+        case .fileWriteVolumeReadOnly: EROFS
+        case .fileWriteFileExists: EEXIST
+        case .fileReadTooLarge: EFBIG
+        default: nil
+        }
+        return posix.map { String(cString: strerror($0)) } ?? "file operation failed (Foundation error \(ns.code))"
     }
+
+    static func reason(_ error: Error) -> String { systemReason(error) ?? "\(error)" }
 
     /// Creates the folder (and its parents) if needed, with one line naming the path and the reason when it
     /// cannot be made. Returns whether it had to be created.
