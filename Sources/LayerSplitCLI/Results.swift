@@ -46,7 +46,7 @@ extension LayerSplitCommand {
                     print(c.mask.description.padding(toLength: 12, withPad: " ", startingAt: 0)
                           + c.family.padding(toLength: 22, withPad: " ", startingAt: 0)
                           + formatCount(c.counts.stored).padding(toLength: 10, withPad: " ", startingAt: 0)
-                          + String(format: "%.4f   %.4f ", c.meanAccuracy, c.stdAccuracy) + d)
+                          + String(format: "%.4f   ", c.meanAccuracy) + (c.trials.count < 2 ? "—      " : String(format: "%.4f ", c.stdAccuracy)) + d)
                 }
             }
         }

@@ -36,7 +36,7 @@ public enum SummaryWriter {
             let d = r.neighbourDifferences[k]
             let paired = d.map { String(format: "%+.2f ± %.2f, wins %d/%d", $0.mean * 100, $0.std * 100, $0.winsB, $0.seeds) } ?? "—"
             s += "| `\(c.mask)` | \(c.family) | \(formatCount(c.counts.stored)) (\(c.counts.stored)) | "
-                + String(format: "%.2f | %.2f", c.meanAccuracy * 100, c.stdAccuracy * 100) + " | "
+                + String(format: "%.2f | ", c.meanAccuracy * 100) + (c.trials.count < 2 ? "—" : String(format: "%.2f", c.stdAccuracy * 100)) + " | "
                 + c.taskAccuracy.map { String(format: "%.2f", $0 * 100) }.joined(separator: " | ")
                 + " | \(paired) | \(d.map { $0.intervalText() } ?? "—") | \(d.map { "\($0.verdict)" } ?? "—") |\n"
         }

@@ -74,7 +74,8 @@ public enum TableWriter {
         struct Point: Encodable {
             var mask: String, family: String, steps: Int
             var stored_params: Int, shared_params: Int, specific_params: Int, head_params: Int
-            var mean_accuracy: Double, std_accuracy: Double, task_accuracy: [Double], seeds: [UInt64]
+            /// `std_accuracy` is absent with one seed: there is no spread to report, and 0 would claim one.
+            var mean_accuracy: Double, std_accuracy: Double?, task_accuracy: [Double], seeds: [UInt64]
             var vs_previous: Diff?
         }
         struct Diff: Encodable {
@@ -92,7 +93,7 @@ public enum TableWriter {
             }
             return Point(mask: c.mask.description, family: c.family, steps: c.steps, stored_params: c.counts.stored,
                          shared_params: c.counts.shared, specific_params: c.counts.specific, head_params: c.counts.heads,
-                         mean_accuracy: c.meanAccuracy, std_accuracy: c.stdAccuracy, task_accuracy: c.taskAccuracy,
+                         mean_accuracy: c.meanAccuracy, std_accuracy: c.trials.count < 2 ? nil : c.stdAccuracy, task_accuracy: c.taskAccuracy,
                          seeds: c.seeds, vs_previous: d)
         }
         let encoder = JSONEncoder()

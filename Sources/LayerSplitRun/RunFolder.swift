@@ -206,12 +206,7 @@ public final class RunLock {
     public static func acquire(_ folder: RunFolder, mode: Mode, command: String) throws -> RunLock {
         let path = folder.lockPath
         while true {
-            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
-            guard fd >= 0 else {
-                let code = errno
-                throw StudyError(code == ELOOP ? "\(path): is a symbolic link; LayerSplit never follows one for its lock: remove it"
-                                 : "\(path): cannot create the run folder's lock (\(String(cString: strerror(code))))")
-            }
+            let fd = try FileLock.openLockFile(path)
             guard flock(fd, (mode == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 else {
                 let code = errno
                 close(fd)

@@ -199,7 +199,8 @@ public final class FileLock {
         fd = -1
     }
 
-    private static func openLockFile(_ path: String) throws -> Int32 {
+    /// Opens (creating) a lock or pid file, refusing a symbolic link, a hard link and anything not a regular file.
+    static func openLockFile(_ path: String) throws -> Int32 {
         // Never through a symbolic link: a planted link would make the pid note overwrite its target.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {

@@ -71,6 +71,25 @@ final class RunFolderCLITests: CLITestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains(".layersplit.lock: is a symbolic link"), r.stderr)
         XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious\n")
+
+        // Nor through a hard link (the holder truncates its lock file to write its note).
+        try FileManager.default.removeItem(atPath: out + "/.layersplit.lock")
+        try FileManager.default.linkItem(atPath: victim, toPath: out + "/.layersplit.lock")
+        let h = try layersplit("search", try space(), "--output", out, "--quiet")
+        XCTAssertEqual(h.status, 1)
+        XCTAssertTrue(h.stderr.contains(".layersplit.lock: has 2 hard links"), h.stderr)
+        XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious\n")
+    }
+
+    /// With one seed there is no spread: front.json leaves std_accuracy out and the tables print a dash, never 0.
+    func testOneSeedHasNoStandardDeviation() throws {
+        let out = path("run")
+        XCTAssertEqual(try layersplit("search", try space(steps: 20), "--output", out, "--quiet").status, 0)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/front.json"))) as! [String: Any]
+        for point in json["front"] as! [[String: Any]] { XCTAssertNil(point["std_accuracy"], "\(point)") }
+        let front = try layersplit("front", out)
+        XCTAssertEqual(front.status, 0, front.stderr)
+        XCTAssertFalse(front.stdout.contains("0.0000 "), front.stdout)
     }
 
     func testAnEditedPretrainingRecipeRetrainsThePretraining() throws {
