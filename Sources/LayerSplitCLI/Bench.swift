@@ -78,8 +78,19 @@ extension LayerSplitCommand.Bench {
         @Flag(help: "Print one JSON line instead of text.") var json = false
 
         func run() {
-            Threads.set(threads)
             let n = size
+            let gflops = Self.sgemmGFLOPS(size: n, threads: threads)
+            if json {
+                print("{\"engine\":\"layersplit\",\"threads\":\(threads),\"peak_gflops\":\(gflops),\"core\":\"\(BLAS.coreName)\"}")
+            } else {
+                print(String(format: "sgemm %dx%dx%d, %d threads: %.1f GFLOP/s (OpenBLAS core %@)", n, n, n, threads, gflops, BLAS.coreName))
+            }
+        }
+
+        /// sgemm GFLOP/s of a size³ product at `threads` (which it sets), best of 5 after one warm-up: the peak
+        /// that `bench step` and `bench trials` express their speed against.
+        static func sgemmGFLOPS(size n: Int, threads: Int) -> Double {
+            Threads.set(threads)
             let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
             var rng = SplitMix64(seed: 1)
             a.fillUniform(bound: 1, rng: &rng)
@@ -91,12 +102,7 @@ extension LayerSplitCommand.Bench {
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if rep > 0 { best = min(best, dt) }
             }
-            let gflops = 2 * Double(n) * Double(n) * Double(n) / best / 1e9
-            if json {
-                print("{\"engine\":\"layersplit\",\"threads\":\(threads),\"peak_gflops\":\(gflops),\"core\":\"\(BLAS.coreName)\"}")
-            } else {
-                print(String(format: "sgemm %dx%dx%d, %d threads: %.1f GFLOP/s (OpenBLAS core %@)", n, n, n, threads, gflops, BLAS.coreName))
-            }
+            return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
         }
     }
 }

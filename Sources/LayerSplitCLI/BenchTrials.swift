@@ -43,7 +43,7 @@ extension LayerSplitCommand.Bench {
                 print("bench trials: \(cpu); OpenBLAS \(BLAS.coreName); \(date)")
             }
             var peaks: [Int: Double] = [:]
-            for t in threadCounts { peaks[t] = Self.sgemmPeak(threads: t) }
+            for t in threadCounts { peaks[t] = Peak.sgemmGFLOPS(size: 2048, threads: t) }
             for name in protocols.split(separator: ",") {
                 let proto = TrialProtocol(rawValue: String(name))!
                 let data = proto.data()
@@ -93,23 +93,6 @@ extension LayerSplitCommand.Bench {
             return "unknown CPU"
         }
 
-        /// sgemm GFLOP/s of a 2048³ product, best of 5 after one warm-up (as `bench peak`).
-        static func sgemmPeak(threads: Int) -> Double {
-            Threads.set(threads)
-            let n = 2048
-            let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
-            var rng = SplitMix64(seed: 1)
-            a.fillUniform(bound: 1, rng: &rng)
-            b.fillUniform(bound: 1, rng: &rng)
-            var best = Double.infinity
-            for rep in 0..<6 {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
-                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                if rep > 0 { best = min(best, dt) }
-            }
-            return 2 * Double(n * n * n) / best / 1e9
-        }
     }
 }
 
