@@ -10,26 +10,14 @@ import XCTest
 /// From a search to a trained model file: `training.keep`, `export`, `evaluate`, `predict`, `train --output`,
 /// end to end on a tiny synthetic study (2 units, 2 seeds).
 final class ModelCLITests: CLITestCase {
-    func tinySpace(keep: String? = nil) throws -> String {
-        let space = path("tiny\(keep ?? "").yaml")
-        try """
-        study: tiny
-        model:
-          units: [linear:16, linear:16]
-        data:
-          synthetic: {kind: multi-domain, tasks: 2, classes: 4, features: 16, train: 64, test: 96}
-          validation: 0.25
-        strategy: exhaustive
-        training: {steps: 40, batch_size: 16, lr: 0.05, eval_every: 20\(keep.map { ", keep: \($0)" } ?? "")}
-        pretrain: {steps: 20}
-        evaluation: test
-        seeds: 2
-        """.write(toFile: space, atomically: true, encoding: .utf8)
-        return space
+    /// The shared tiny study evaluated on its test split (96 examples a task), optionally with `training.keep`.
+    func modelSpace(keep: String? = nil) throws -> String {
+        try tinySpace("tiny\(keep ?? "").yaml", seeds: 2, test: 96, training: keep.map { ", keep: \($0)" } ?? "",
+                      lines: ["evaluation: test"])
     }
 
     func testFrontModelsAreKeptAndExportEvaluatePredictReproduceTheLog() throws {
-        let space = try tinySpace()
+        let space = try modelSpace()
         let out = path("run")
         let search = try layersplit("search", space, "--output", out, "--quiet")
         XCTAssertEqual(search.status, 0, search.stderr)
@@ -106,7 +94,7 @@ final class ModelCLITests: CLITestCase {
     }
 
     func testKeepNoneWritesNoModelAndExportSaysWhy() throws {
-        let space = try tinySpace(keep: "none")
+        let space = try modelSpace(keep: "none")
         let out = path("run")
         XCTAssertEqual(try layersplit("search", space, "--output", out, "--quiet").status, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/models"))
@@ -118,7 +106,7 @@ final class ModelCLITests: CLITestCase {
     }
 
     func testKeepIsChecked() throws {
-        let space = try tinySpace(keep: "sometimes")
+        let space = try modelSpace(keep: "sometimes")
         let r = try layersplit("search", space, "--output", path("run"), "--quiet")
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("training.keep") && r.stderr.contains("front"), r.stderr)

@@ -7,22 +7,7 @@ import XCTest
 /// without matching provenance, `--force` sets aside everything, and failures leave the folder as it was.
 final class RunFolderCLITests: CLITestCase {
     func space(_ name: String = "tiny.yaml", steps: Int = 40, pretrain: String = "{steps: 20}", output: String? = nil) throws -> String {
-        let text = """
-        study: tiny
-        model:
-          units: [linear:16, linear:16]
-        data:
-          synthetic: {kind: multi-domain, tasks: 2, classes: 4, features: 16, train: 64, test: 64}
-          validation: 0.25
-        strategy: exhaustive
-        training: {steps: \(steps), batch_size: 16, lr: 0.05, eval_every: 20}
-        pretrain: \(pretrain)
-        seeds: 1
-        \(output.map { "output: \($0)" } ?? "")
-        """
-        let p = path(name)
-        try text.write(toFile: p, atomically: true, encoding: .utf8)
-        return p
+        try tinySpace(name, steps: steps, seeds: 1, pretrain: pretrain, lines: output.map { ["output: \($0)"] } ?? [])
     }
 
     /// Names of everything under `folder`, recursively, to check a folder is left as it was found.

@@ -5,19 +5,7 @@ import XCTest
 /// synthetic study with four seeds (enough for the split-half matched-budget comparison).
 final class StatisticsCLITests: CLITestCase {
     func testBestAndFrontReportIntervalsAndVerdicts() throws {
-        let space = path("tiny.yaml")
-        try """
-        study: tiny
-        model:
-          units: [linear:16, linear:16]
-        data:
-          synthetic: {kind: multi-domain, tasks: 2, classes: 4, features: 16, train: 64, test: 64}
-          validation: 0.25
-        strategy: exhaustive
-        training: {steps: 40, batch_size: 16, lr: 0.05, eval_every: 20}
-        pretrain: {steps: 20}
-        seeds: 4
-        """.write(toFile: space, atomically: true, encoding: .utf8)
+        let space = try tinySpace(seeds: 4)
         let out = path("run")
         let search = try layersplit("search", space, "--output", out, "--quiet")
         XCTAssertEqual(search.status, 0, search.stderr)

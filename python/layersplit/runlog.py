@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .weights import _text  # attribute values as plain Python (one definition for both readers)
+
 FORMAT_RUNLOG = "layersplit-runlog"
 RUNLOG_VERSION = 2
 JOURNAL_FORMAT = "layersplit-journal"
@@ -163,16 +165,6 @@ def _paths(folder):
         base = folder.rsplit(".", 1)[0]
         return os.path.dirname(folder) or ".", base + ".h5", base + ".journal"
     return folder, os.path.join(folder, "log.h5"), os.path.join(folder, "log.journal")
-
-
-def _text(v):
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _strings(ds):
